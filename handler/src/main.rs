@@ -1,0 +1,2 @@
+//! `bootstrap`: the Lambda function's entry point (wiring only).
+fn main() {}

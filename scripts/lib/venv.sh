@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates .venv and installs requirements-dev.txt into it; a no-op when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stamp=.venv/.installed-from
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if [ ! -f "$stamp" ] || ! cmp -s requirements-dev.txt "$stamp"; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  cp requirements-dev.txt "$stamp"
+fi
