@@ -1,0 +1,35 @@
+//! Test support for the workspace's cross-process tests (never shipped in a binary).
+//!
+//! - [`otlp_backend`]: a fake OTLP/HTTP backend that decodes what it receives with the official
+//!   OpenTelemetry protobuf definitions and can be told to fail, throttle or hang.
+//! - [`moto`]: a real S3 (and Cognito) protocol server, `moto_server` from PyPI, on a free port.
+//! - [`binaries`]: where the release binaries that `./scripts/test` built are.
+//! - [`otlp_view`]: flattened, assertion-friendly views of decoded spans and metric points.
+
+pub mod binaries;
+pub mod moto;
+pub mod otlp_backend;
+pub mod otlp_view;
+
+pub use binaries::release_binary;
+pub use moto::MotoServer;
+pub use otlp_backend::{Behaviour, FakeOtlpBackend, Received};
+pub use otlp_view::{FlatMetricPoint, FlatSpan};
+
+/// Errors of the test support code.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    /// An I/O error while starting a server or a process.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool the tests need is missing.
+    #[error("{0}")]
+    Missing(String),
+    /// A condition was not met in time.
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(std::time::Duration, String),
+}

@@ -1,0 +1,100 @@
+//! A real S3 / Cognito protocol server for tests: `moto_server` (PyPI `moto[server]`), which
+//! `./scripts/test` installs into `.venv`. Each test starts its own on a free port; it is killed
+//! when the handle is dropped.
+
+use crate::TestkitError;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `moto_server` process.
+pub struct MotoServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl MotoServer {
+    /// Starts `moto_server` on a free loopback port and waits until it accepts connections.
+    pub fn start() -> Result<Self, TestkitError> {
+        let program = find_moto()?;
+        let port = free_port()?;
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| TestkitError::Io {
+                what: format!("spawning {}", program.display()),
+                source,
+            })?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut server = MotoServer { child, addr };
+        server.wait_ready(Duration::from_secs(30))?;
+        Ok(server)
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), TestkitError> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(TestkitError::Missing(format!(
+                    "moto_server exited early with {status}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(TestkitError::Timeout(
+            timeout,
+            "moto_server to listen".into(),
+        ))
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port the OS says is free now (bound, then released).
+pub fn free_port() -> Result<u16, TestkitError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|source| TestkitError::Io {
+        what: "binding a free port".into(),
+        source,
+    })?;
+    listener
+        .local_addr()
+        .map(|addr| addr.port())
+        .map_err(|source| TestkitError::Io {
+            what: "reading the bound port".into(),
+            source,
+        })
+}
+
+/// `moto_server` on PATH, else in the workspace's `.venv/bin`.
+fn find_moto() -> Result<PathBuf, TestkitError> {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin");
+    on_path
+        .into_iter()
+        .chain(std::iter::once(venv))
+        .map(|dir| dir.join("moto_server"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            TestkitError::Missing(
+                "moto_server not found on PATH or in .venv/bin: run ./scripts/test, which installs it".into(),
+            )
+        })
+}

@@ -1,0 +1,271 @@
+//! A fake OTLP/HTTP backend: receives `/v1/traces`, `/v1/metrics` and `/v1/logs`, decodes them with
+//! the official protobuf definitions (`opentelemetry-proto`), records them, and answers according
+//! to a [`Behaviour`] the test can change at any time (accept, fail with a status, hang).
+
+use crate::TestkitError;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How the backend answers the next requests.
+#[derive(Clone, Debug, Default)]
+pub enum Behaviour {
+    /// Decode, record, answer 200.
+    #[default]
+    Accept,
+    /// Answer this status without recording, with an optional `Retry-After` (seconds).
+    Fail {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// Record, then answer 200 with a partial success rejecting this many spans.
+    PartialSuccess { rejected: i64 },
+    /// Never answer (the connection stays open until the client gives up).
+    Hang,
+}
+
+/// One decoded request, as received.
+#[derive(Clone, Debug)]
+pub enum Received {
+    Traces(ExportTraceServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
+/// Metadata of every request that reached the backend, decoded or not.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct Shared {
+    behaviour: Behaviour,
+    received: Vec<Received>,
+    requests: Vec<RequestRecord>,
+}
+
+/// A running fake backend; stops when dropped.
+pub struct FakeOtlpBackend {
+    addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeOtlpBackend {
+    /// Starts the backend on a free loopback port (inside the current tokio runtime).
+    pub async fn start() -> Result<Self, TestkitError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|source| TestkitError::Io {
+                what: "binding the fake OTLP backend".into(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| TestkitError::Io {
+            what: "reading the backend's address".into(),
+            source,
+        })?;
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FakeOtlpBackend {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` (the base for `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Changes how the following requests are answered.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        lock(&self.shared).behaviour = behaviour;
+    }
+
+    /// Everything decoded so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.shared).received.clone()
+    }
+
+    /// Metadata of every request so far (including rejected ones).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared).requests.clone()
+    }
+
+    /// All decoded trace requests.
+    pub fn traces(&self) -> Vec<ExportTraceServiceRequest> {
+        self.received()
+            .into_iter()
+            .filter_map(|r| match r {
+                Received::Traces(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// All decoded metric requests.
+    pub fn metrics(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.received()
+            .into_iter()
+            .filter_map(|r| match r {
+                Received::Metrics(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// All decoded log requests.
+    pub fn logs(&self) -> Vec<ExportLogsServiceRequest> {
+        self.received()
+            .into_iter()
+            .filter_map(|r| match r {
+                Received::Logs(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Polls `condition` on what was received until it holds or `timeout` passes.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        condition: impl Fn(&FakeOtlpBackend) -> bool,
+    ) -> Result<(), TestkitError> {
+        let start = Instant::now();
+        while !condition(self) {
+            if start.elapsed() > timeout {
+                return Err(TestkitError::Timeout(timeout, what.to_string()));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FakeOtlpBackend {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn handle(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let behaviour = lock(&shared).behaviour.clone();
+    let (status, response) = match behaviour {
+        Behaviour::Hang => {
+            record(&shared, &uri, &headers, 0);
+            std::future::pending::<()>().await;
+            unreachable!("pending never resolves")
+        }
+        Behaviour::Fail {
+            status,
+            retry_after,
+        } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = code.into_response();
+            if let Some(seconds) = retry_after
+                && let Ok(value) = seconds.to_string().parse()
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            (status, response)
+        }
+        Behaviour::Accept | Behaviour::PartialSuccess { .. } => {
+            match decode(uri.path(), &headers, &body) {
+                Ok(received) => {
+                    lock(&shared).received.push(received);
+                    let rejected = match behaviour {
+                        Behaviour::PartialSuccess { rejected } => rejected,
+                        _ => 0,
+                    };
+                    (200, success_response(rejected))
+                }
+                Err(status) => (status.as_u16(), status.into_response()),
+            }
+        }
+    };
+    record(&shared, &uri, &headers, status);
+    response
+}
+
+fn record(shared: &Mutex<Shared>, uri: &Uri, headers: &HeaderMap, status: u16) {
+    lock(shared).requests.push(RequestRecord {
+        path: uri.path().to_string(),
+        headers: headers.clone(),
+        status,
+    });
+}
+
+/// An `ExportTraceServiceResponse`-shaped body; the metrics and logs responses share its wire form.
+fn success_response(rejected: i64) -> Response {
+    let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {
+        rejected_spans: rejected,
+        error_message: "rejected by the fake backend".into(),
+    });
+    let body = ExportTraceServiceResponse { partial_success }.encode_to_vec();
+    ([(header::CONTENT_TYPE, "application/x-protobuf")], body).into_response()
+}
+
+fn decode(path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Received, StatusCode> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let body = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .map_err(|_| StatusCode::BAD_REQUEST)?;
+        out
+    } else {
+        body.to_vec()
+    };
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    fn parse<T: Message + Default + serde::de::DeserializeOwned>(
+        body: &[u8],
+        json: bool,
+    ) -> Result<T, StatusCode> {
+        if json {
+            serde_json::from_slice(body).map_err(|_| StatusCode::BAD_REQUEST)
+        } else {
+            T::decode(body).map_err(|_| StatusCode::BAD_REQUEST)
+        }
+    }
+    match path {
+        "/v1/traces" => parse(&body, json).map(Received::Traces),
+        "/v1/metrics" => parse(&body, json).map(Received::Metrics),
+        "/v1/logs" => parse(&body, json).map(Received::Logs),
+        _ => Err(StatusCode::NOT_FOUND),
+    }
+}
