@@ -1,0 +1,192 @@
+//! Configuration: `otel-config.yaml` (raw serde structs in [`file`]) plus the standard `OTEL_*` variables,
+//! validated into the typed [`Config`] the rest of the sidecar uses.
+//!
+//! Loading never fails: an unreadable or invalid file is reported as a [`ConfigError`] naming the key and
+//! the reason, and the sidecar then runs on the built-in defaults (console exporter) so the function keeps
+//! working. A bad `OTEL_*` variable is ignored on its own, with a warning naming it.
+
+mod build;
+mod env;
+pub mod file;
+
+pub use build::{Loaded, load, load_from_str};
+pub use env::{EnvLookup, parse_key_value_list};
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Default path of the config file in the container image.
+pub const DEFAULT_CONFIG_PATH: &str = "/opt/otel-config.yaml";
+
+/// A configuration problem; the message names the key (or variable) and says why it is wrong.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    /// YAML syntax error, unknown key or wrong type (serde's message includes the key path).
+    #[error("invalid config file {path}: {reason}")]
+    Syntax { path: String, reason: String },
+    /// A key has a value of the right type that is not acceptable.
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+    /// `${env:NAME}` refers to an unset variable and gives no `:-fallback`.
+    #[error(
+        "`{key}` refers to environment variable {variable}, which is not set (use `${{env:{variable}:-default}}` for a default)"
+    )]
+    MissingVariable { key: String, variable: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// OTLP/HTTP listen address, if enabled.
+    pub http_receiver: Option<SocketAddr>,
+    /// OTLP/gRPC listen address, if enabled.
+    pub grpc_receiver: Option<SocketAddr>,
+    /// Remote OTLP/HTTP export; `None` means nothing leaves the sandbox.
+    pub exporter: Option<ExporterConfig>,
+    /// Print the console summary.
+    pub console: bool,
+    /// Flush policy.
+    pub flush: FlushConfig,
+    /// Memory bounds.
+    pub limits: Limits,
+    /// Resource attributes from `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and `resource.attributes`,
+    /// in increasing precedence (later entries win).
+    pub resource_attributes: Vec<(String, String)>,
+}
+
+/// OTLP/HTTP protobuf exporter settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExporterConfig {
+    /// Full URL for traces.
+    pub traces_url: String,
+    /// Full URL for metrics.
+    pub metrics_url: String,
+    /// Full URL for logs.
+    pub logs_url: String,
+    /// Extra headers (validated names and values).
+    pub headers: Headers,
+    /// gzip the request bodies.
+    pub gzip: bool,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+    /// Retry policy.
+    pub retry: RetryConfig,
+}
+
+/// Export headers; `Debug` never shows the values (they are usually API keys).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}: <redacted>")))
+            .finish()
+    }
+}
+
+impl Headers {
+    /// The header names only, for logs.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_str()).collect()
+    }
+}
+
+/// Retry policy for one export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Attempts per export, the first included.
+    pub max_attempts: u32,
+    /// First backoff.
+    pub initial_backoff: Duration,
+    /// Backoff ceiling, also applied to `Retry-After`.
+    pub max_backoff: Duration,
+}
+
+/// How the flush boundary is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// `end` for rarely-called functions, `continuous` for busy ones.
+    Adaptive,
+    /// Export after every invocation, before `next`.
+    End,
+    /// Export at the first invocation end after `interval` has passed.
+    Periodic,
+    /// Export in the background while the function runs, at most every `interval`.
+    Continuous,
+}
+
+impl FlushMode {
+    /// The name used in the config file and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Adaptive => "adaptive",
+            Self::End => "end",
+            Self::Periodic => "periodic",
+            Self::Continuous => "continuous",
+        }
+    }
+}
+
+/// Flush policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushConfig {
+    /// Mode.
+    pub mode: FlushMode,
+    /// Minimum time between exports in `periodic`, `continuous` and busy `adaptive`.
+    pub interval: Duration,
+    /// Mean invocation spacing below which `adaptive` counts the function as busy.
+    pub busy_threshold: Duration,
+    /// Longest wait, from INVOKE, for the invocation's root span.
+    pub completion_timeout: Duration,
+    /// Longest an export may hold `next` after the function finished.
+    pub max_delay: Duration,
+    /// Margin kept before Lambda's SHUTDOWN deadline.
+    pub shutdown_margin: Duration,
+}
+
+/// Memory bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Cap on buffered (encoded) bytes.
+    pub max_buffer_bytes: usize,
+    /// Largest accepted request body.
+    pub max_request_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4318))),
+            grpc_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),
+            exporter: None,
+            console: true,
+            flush: FlushConfig {
+                mode: FlushMode::Adaptive,
+                interval: Duration::from_secs(20),
+                busy_threshold: Duration::from_secs(60),
+                completion_timeout: Duration::from_secs(3),
+                max_delay: Duration::from_millis(300),
+                shutdown_margin: Duration::from_millis(300),
+            },
+            limits: Limits {
+                max_buffer_bytes: 8 << 20,
+                max_request_bytes: 4 << 20,
+            },
+            resource_attributes: Vec::new(),
+        }
+    }
+}
