@@ -1,0 +1,81 @@
+//! The hand-off: after the runtime has posted an invocation's response to Lambda, and before it
+//! asks for the next event, export every span and metric point recorded so far.
+//!
+//! Lambda freezes the sandbox as soon as the runtime (and every extension) calls `next`; a span
+//! still in the SDK's batch queue then waits for the next thaw, or is lost with the sandbox. This
+//! layer wraps the runtime's whole invocation service (which ends by posting the response), so
+//! the caller already has its answer when the flush starts: the hand-off costs billed time, not
+//! latency. The flush runs on a blocking thread and is bounded by the exporters' timeout
+//! (`OTEL_SIDECAR_TIMEOUT_MS`, 500 ms by default); against the local sidecar it takes about a
+//! millisecond.
+
+use super::Telemetry;
+use lambda_http::lambda_runtime::LambdaInvocation;
+use lambda_http::lambda_runtime::tower::BoxError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tower::{Layer, Service};
+
+/// Adds the hand-off to the runtime's invocation service.
+#[derive(Clone)]
+pub struct HandOffLayer {
+    telemetry: Arc<Telemetry>,
+}
+
+impl HandOffLayer {
+    pub fn new(telemetry: Arc<Telemetry>) -> Self {
+        HandOffLayer { telemetry }
+    }
+}
+
+impl<S> Layer<S> for HandOffLayer {
+    type Service = HandOff<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HandOff {
+            inner,
+            telemetry: self.telemetry.clone(),
+        }
+    }
+}
+
+/// The service created by [`HandOffLayer`].
+pub struct HandOff<S> {
+    inner: S,
+    telemetry: Arc<Telemetry>,
+}
+
+impl<S> Service<LambdaInvocation> for HandOff<S>
+where
+    S: Service<LambdaInvocation, Response = (), Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = ();
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        let future = self.inner.call(invocation);
+        let telemetry = self.telemetry.clone();
+        Box::pin(async move {
+            let result = future.await;
+            let started = Instant::now();
+            let flushed = tokio::task::spawn_blocking(move || telemetry.flush_blocking()).await;
+            if let Err(error) = flushed {
+                tracing::warn!(%error, "telemetry hand-off thread failed");
+            }
+            tracing::debug!(
+                handoff_us = started.elapsed().as_micros() as u64,
+                "telemetry handed off"
+            );
+            result
+        })
+    }
+}

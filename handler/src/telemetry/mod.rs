@@ -1,0 +1,153 @@
+//! Telemetry of the function: traces and metrics with the OpenTelemetry SDK, exported over
+//! OTLP/HTTP to the sidecar in the same sandbox, and structured logs on stdout.
+//!
+//! - [`logging`]: the `tracing` subscriber (Lambda's log format and level; OTel bridge).
+//! - [`resource`]: who is reporting (service, function, region…).
+//! - [`invocation`]: the SERVER span and request metrics of each invocation.
+//! - [`aws_sdk`]: a CLIENT span and a duration metric for every AWS SDK call.
+//! - [`propagation`]: the parent trace (W3C `traceparent`, else X-Ray).
+//! - [`handoff`]: export everything before the runtime asks Lambda for the next event.
+//! - [`metrics`]: the instruments.
+
+pub mod aws_sdk;
+pub mod handoff;
+pub mod invocation;
+pub mod logging;
+pub mod metrics;
+pub mod propagation;
+pub mod resource;
+
+use crate::config::TelemetrySettings;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Instrumentation scope of everything the function reports.
+pub const SCOPE: &str = "aws-rust-http-api";
+
+/// Periodic metric export is a fallback only: every invocation flushes (see [`handoff`]).
+const METRICS_FALLBACK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("building the OTLP {signal} exporter: {source}")]
+    Exporter {
+        signal: &'static str,
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    #[error("installing the tracing subscriber: {0}")]
+    Subscriber(String),
+}
+
+/// The SDK providers (absent when `OTEL_SDK_DISABLED=true`) and the hand-off state.
+pub struct Telemetry {
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    failure_reported: AtomicBool,
+}
+
+impl Telemetry {
+    /// Builds the exporters and providers. No network I/O happens here.
+    pub fn new(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
+        if !settings.enabled {
+            return Ok(Telemetry::disabled());
+        }
+        let resource = resource::detect(&settings.service_name);
+        let span_exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(format!("{}/v1/traces", settings.endpoint))
+            .with_timeout(settings.timeout)
+            .build()
+            .map_err(|source| TelemetryError::Exporter {
+                signal: "traces",
+                source,
+            })?;
+        let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(format!("{}/v1/metrics", settings.endpoint))
+            .with_timeout(settings.timeout)
+            .build()
+            .map_err(|source| TelemetryError::Exporter {
+                signal: "metrics",
+                source,
+            })?;
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_span_processor(BatchSpanProcessor::builder(span_exporter).build())
+            .with_resource(resource.clone())
+            .build();
+        let meter_provider = SdkMeterProvider::builder()
+            .with_reader(
+                PeriodicReader::builder(metric_exporter)
+                    .with_interval(METRICS_FALLBACK_INTERVAL)
+                    .build(),
+            )
+            .with_resource(resource)
+            .build();
+        opentelemetry::global::set_meter_provider(meter_provider.clone());
+        Ok(Telemetry {
+            tracer_provider: Some(tracer_provider),
+            meter_provider: Some(meter_provider),
+            failure_reported: AtomicBool::new(false),
+        })
+    }
+
+    /// Telemetry off: spans and metrics go nowhere, hand-offs are free.
+    pub fn disabled() -> Telemetry {
+        Telemetry {
+            tracer_provider: None,
+            meter_provider: None,
+            failure_reported: AtomicBool::new(false),
+        }
+    }
+
+    /// The tracer provider, for the `tracing` bridge.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    /// Exports everything recorded so far: metrics first, then traces, so that the trace request
+    /// (which carries the invocation's SERVER span) is the sidecar's sign that the invocation's
+    /// telemetry is complete. Blocking; bounded by the exporters' timeout.
+    pub fn flush_blocking(&self) {
+        let mut failures = Vec::new();
+        if let Some(meters) = &self.meter_provider
+            && let Err(error) = meters.force_flush()
+        {
+            failures.push(("metrics", error.to_string()));
+        }
+        if let Some(tracer) = &self.tracer_provider
+            && let Err(error) = tracer.force_flush()
+        {
+            failures.push(("traces", error.to_string()));
+        }
+        for (signal, error) in failures {
+            if !self.failure_reported.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    signal,
+                    %error,
+                    "telemetry hand-off to the sidecar failed; requests are still served, \
+                     telemetry is lost until the sidecar answers (reported once)"
+                );
+            } else {
+                tracing::debug!(signal, %error, "telemetry hand-off failed");
+            }
+        }
+    }
+
+    /// Flushes and stops the exporters (at SIGTERM).
+    pub fn shutdown(&self) {
+        self.flush_blocking();
+        if let Some(tracer) = &self.tracer_provider {
+            let _ = tracer.shutdown();
+        }
+        if let Some(meters) = &self.meter_provider {
+            let _ = meters.shutdown();
+        }
+    }
+}
