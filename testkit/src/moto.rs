@@ -1,6 +1,7 @@
-//! A real S3 / Cognito protocol server for tests: `moto_server` (PyPI `moto[server]`), which
-//! `./scripts/test` installs into `.venv`. Each test starts its own on a free port; it is killed
-//! when the handle is dropped.
+//! A real S3 / Cognito protocol server for tests: moto's server (PyPI `moto[server]`), which
+//! `./scripts/test` installs into `.venv`, started through `python/moto_server.py` (moto with
+//! S3 `ListBuckets` pagination fixed, see that file). Each test starts its own on a free port;
+//! it is killed when the handle is dropped.
 
 use crate::TestkitError;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,12 +16,21 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts `moto_server` on a free loopback port and waits until it accepts connections.
+    /// Starts moto on a free loopback port and waits until it accepts connections.
     pub fn start() -> Result<Self, TestkitError> {
-        let program = find_moto()?;
+        MotoServer::start_with_env(&[])
+    }
+
+    /// Like [`MotoServer::start`], with extra environment variables for moto (e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0` to make it check credentials like AWS does).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<Self, TestkitError> {
+        let program = find_python()?;
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/moto_server.py");
         let port = free_port()?;
         let child = Command::new(&program)
+            .arg(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -81,20 +91,19 @@ pub fn free_port() -> Result<u16, TestkitError> {
         })
 }
 
-/// `moto_server` on PATH, else in the workspace's `.venv/bin`.
-fn find_moto() -> Result<PathBuf, TestkitError> {
+/// The Python that has moto: the workspace's `.venv`, else a `moto_server`'s neighbour on PATH.
+pub fn find_python() -> Result<PathBuf, TestkitError> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin");
     let on_path = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default();
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin");
-    on_path
-        .into_iter()
-        .chain(std::iter::once(venv))
-        .map(|dir| dir.join("moto_server"))
-        .find(|candidate| candidate.is_file())
+    std::iter::once(venv)
+        .chain(on_path)
+        .find(|dir| dir.join("moto_server").is_file() && dir.join("python").is_file())
+        .map(|dir| dir.join("python"))
         .ok_or_else(|| {
             TestkitError::Missing(
-                "moto_server not found on PATH or in .venv/bin: run ./scripts/test, which installs it".into(),
+                "moto is not installed (.venv/bin/moto_server): run ./scripts/test, which installs it".into(),
             )
         })
 }

@@ -114,14 +114,14 @@ impl Intercept for AwsSdkTelemetry {
                 outcome = status.to_string();
             }
         }
-        if let Some(Err(error)) = context.output_or_error() {
-            if outcome == "ok" {
-                outcome = if error.is_timeout_error() {
-                    "timeout".into()
-                } else {
-                    "transport".into()
-                };
-            }
+        if let Some(Err(error)) = context.output_or_error()
+            && outcome == "ok"
+        {
+            outcome = if error.is_timeout_error() {
+                "timeout".into()
+            } else {
+                "transport".into()
+            };
         }
         if outcome != "ok" {
             call.span.record("otel.status_code", "error");
