@@ -64,6 +64,11 @@ pub fn build_url(base: &Url, path: &str) -> Result<Url, TargetError> {
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
+    if path.contains("://") {
+        return Err(bad(
+            "PATH is relative to the API URL (e.g. /private); to call another API, pass --api-url",
+        ));
+    }
     if path.contains('#') {
         return Err(bad("fragments (#...) are never sent to the server"));
     }
@@ -216,6 +221,7 @@ mod tests {
         let base = parse_api_url("https://h.example").unwrap();
         assert!(build_url(&base, "/a#frag").is_err());
         assert!(build_url(&base, "/a\nb").is_err());
+        assert!(build_url(&base, "https://other.example/private").is_err());
         assert!(parse_api_url("ftp://h.example").is_err());
         assert!(parse_api_url("h.example").is_err());
         assert!(parse_api_url("https://h.example/?q=1").is_err());

@@ -126,6 +126,20 @@ fn signup_confirm_login_call_refresh_logout() {
     keep(&out);
     assert!(assert_ok(&out, "signup").contains("confirm --email"));
 
+    // A stack that is not deployed: the error says so.
+    let out = run(
+        cli().args([
+            "signup",
+            "--email",
+            EMAIL,
+            "--stack",
+            "aws-rust-http-api-nope",
+        ]),
+        "x\n",
+    );
+    keep(&out);
+    assert_fails_with(&out, 1, "deploy it first");
+
     // Not confirmed yet: a clear error, no session.
     let out = run(
         cli().args(["login", "--email", EMAIL, "--stack", stack]),
@@ -251,6 +265,17 @@ fn signup_confirm_login_call_refresh_logout() {
     let out = run(cli().args(["call", "/forbidden"]), "");
     keep(&out);
     assert_fails_with(&out, 3, "execute-api:Invoke");
+
+    // Expired credentials, valid ID token: new credentials from the same ID token.
+    let mut stale = session_json(&session_file);
+    stale["credentials"]["expiration"] = json!(1);
+    std::fs::write(&session_file, stale.to_string()).unwrap();
+    let out = run(cli().args(["call", "/private"]), "");
+    keep(&out);
+    assert_ok(&out, "call with expired credentials");
+    let renewed = session_json(&session_file);
+    assert!(renewed["credentials"]["expiration"].as_u64().unwrap() > 1);
+    assert_eq!(renewed["tokens"]["id_token"], stale["tokens"]["id_token"]);
 
     // Expired credentials and tokens: renewed with the refresh token, saved.
     let mut expired = session_json(&session_file);
