@@ -102,5 +102,6 @@ fn init_logging(verbose: bool) {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -15,13 +15,19 @@ pub enum StackError {
         message: String,
         hint: &'static str,
     },
+    /// No region to look in.
+    #[error(
+        "no region to read stack {0} from: pass --region or set AWS_REGION (or a region in your AWS profile)"
+    )]
+    NoRegion(String),
 }
 
 /// The settings found in the outputs of `stack`.
 pub async fn settings_from_stack(config: &SdkConfig, stack: &str) -> Result<Settings, StackError> {
     let region = config
         .region()
-        .map_or_else(|| "the default region".to_owned(), ToString::to_string);
+        .map(ToString::to_string)
+        .ok_or_else(|| StackError::NoRegion(stack.to_owned()))?;
     let client = aws_sdk_cloudformation::Client::new(config);
     tracing::debug!(stack, region, "describing stack");
     let output = client

@@ -339,6 +339,13 @@ fn missing_settings_are_named() {
     );
     assert_fails_with(&out, 1, "not logged in");
     let out = run(
+        cli("http://127.0.0.1:9", &session_file)
+            .env_remove("AWS_REGION")
+            .args(["login", "--email", EMAIL, "--stack", "s"]),
+        "pw\n",
+    );
+    assert_fails_with(&out, 1, "no region to read stack s from");
+    let out = run(
         cli("http://127.0.0.1:9", &session_file).args(["confirm", "--email", EMAIL]),
         "",
     );
