@@ -49,6 +49,11 @@ pub enum CognitoError {
         "Cognito requires the {0} challenge, which this CLI does not support: complete it once with the AWS CLI or the Hosted UI, then log in again"
     )]
     UnsupportedChallenge(String),
+    /// The app client does not allow the chosen authentication flow.
+    #[error(
+        "the app client does not allow this login flow ({0}): SRP needs ALLOW_USER_SRP_AUTH, --password-auth needs ALLOW_USER_PASSWORD_AUTH in the client's ExplicitAuthFlows"
+    )]
+    FlowDisabled(String),
     /// An SRP computation failed.
     #[error(transparent)]
     Srp(#[from] SrpError),
@@ -344,6 +349,9 @@ where
         },
         Some("PasswordResetRequiredException") => {
             CognitoError::UnsupportedChallenge("password reset".into())
+        }
+        Some("InvalidParameterException") if describe(err).contains("not enabled") => {
+            CognitoError::FlowDisabled(describe(err))
         }
         _ => service(operation)(describe(err)),
     }
