@@ -3,4 +3,9 @@
 //! adding latency. See `docs/sidecar.md` for the user documentation.
 
 pub mod config;
+pub mod exporter;
+pub mod lambda;
+pub mod lifecycle;
+pub mod logging;
 pub mod pipeline;
+pub mod receiver;

@@ -1,1 +1,130 @@
-fn main() {}
+//! `otel-sidecar`: wiring only. Loads the config, starts the receivers, registers with the Extensions API
+//! and runs the lifecycle until SHUTDOWN. Nothing here may stop the function from working: bad config and
+//! unusable ports degrade telemetry (loudly), they never fail the extension's init.
+
+use extension::config::{self, Config};
+use extension::exporter::{Exporters, otlp::OtlpExporter};
+use extension::lifecycle::{completion::Completions, controller::Controller, flusher::Flusher};
+use extension::pipeline::resource::{Enricher, LambdaFacts};
+use extension::pipeline::{SharedBuffer, stats::Stats};
+use extension::receiver::{self, Ingest};
+use extension::{lambda, logging};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn main() -> ExitCode {
+    logging::init(&env);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(message = "cannot start the async runtime", %error);
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(message = "otel-sidecar stopped", error = %error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), lambda::LambdaError> {
+    lambda::check_runtime_api(env("AWS_LAMBDA_RUNTIME_API"))?;
+    let config = load_config();
+    let stats = Arc::new(Stats::new());
+    let buffer = SharedBuffer::new(config.limits.max_buffer_bytes);
+    let completions = Arc::new(Completions::default());
+    start_receivers(&config, Ingest::new(buffer.clone(), completions.clone()));
+
+    let otlp = config
+        .exporter
+        .clone()
+        .map(|exporter| OtlpExporter::new(exporter, stats.clone()));
+    let exporters = Arc::new(Exporters::new(
+        otlp,
+        config.console,
+        stats.clone(),
+        config.limits.max_request_bytes,
+    ));
+    let name = std::env::args()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "otel-sidecar".to_owned());
+    lambda::run(&name, |registered| {
+        let facts = LambdaFacts {
+            function_name: registered
+                .function_name
+                .clone()
+                .or_else(|| env("AWS_LAMBDA_FUNCTION_NAME")),
+            function_version: registered
+                .function_version
+                .clone()
+                .or_else(|| env("AWS_LAMBDA_FUNCTION_VERSION")),
+            region: env("AWS_REGION"),
+            account_id: registered.account_id.clone(),
+            memory_mb: env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.parse().ok()),
+            log_stream: env("AWS_LAMBDA_LOG_STREAM_NAME"),
+        };
+        let enricher = Arc::new(Enricher::new(&facts, &config.resource_attributes));
+        let flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
+        Controller::new(config.flush, flusher, completions, stats)
+    })
+    .await
+}
+
+fn load_config() -> Config {
+    let loaded = config::load(&env);
+    for warning in &loaded.warnings {
+        tracing::warn!(message = "configuration variable ignored", detail = %warning);
+    }
+    if let Some(error) = &loaded.error {
+        tracing::error!(message = "invalid configuration; running with the defaults (console output only)", error = %error);
+    }
+    let config = loaded.config;
+    tracing::info!(
+        message = "configuration",
+        file = loaded.path.as_deref().unwrap_or("(none)"),
+        flush_mode = config.flush.mode.as_str(),
+        exporter = config.exporter.as_ref().map(|e| e.traces_url.as_str()).unwrap_or("(console)"),
+        headers = ?config.exporter.as_ref().map(|e| e.headers.names()).unwrap_or_default(),
+        max_buffer_bytes = config.limits.max_buffer_bytes
+    );
+    config
+}
+
+fn start_receivers(config: &Config, ingest: Ingest) {
+    let max = config.limits.max_request_bytes;
+    if let Some(addr) = config.http_receiver {
+        match receiver::serve(addr, receiver::http::router(ingest.clone(), max)) {
+            Ok(local) => tracing::info!(message = "OTLP/HTTP receiver listening", addr = %local),
+            Err(error) => tracing::error!(message = "OTLP/HTTP receiver disabled", %error),
+        }
+    }
+    #[cfg(feature = "grpc")]
+    if let Some(addr) = config.grpc_receiver {
+        match receiver::serve(addr, receiver::grpc::router(ingest, max)) {
+            Ok(local) => tracing::info!(message = "OTLP/gRPC receiver listening", addr = %local),
+            Err(error) => tracing::error!(message = "OTLP/gRPC receiver disabled", %error),
+        }
+    }
+    #[cfg(not(feature = "grpc"))]
+    if config.grpc_receiver.is_some() {
+        tracing::warn!(
+            message = "OTLP/gRPC receiver not built into this binary (cargo feature `grpc`)"
+        );
+    }
+}

@@ -33,13 +33,19 @@ pub struct Entry {
     pub payload: Payload,
     /// Encoded size counted against the cap.
     pub bytes: usize,
+    /// Already shown by the console exporter (set when data is kept for a retry).
+    pub printed: bool,
 }
 
 impl Entry {
     /// Wraps a payload, measuring it.
     pub fn new(payload: Payload) -> Self {
         let bytes = payload.encoded_len();
-        Self { payload, bytes }
+        Self {
+            payload,
+            bytes,
+            printed: false,
+        }
     }
 }
 

@@ -1,0 +1,286 @@
+//! Console exporter: a compact, human-readable summary on stdout (CloudWatch Logs in Lambda, the terminal
+//! locally): each trace as an indented span tree with durations, each metric point as `name value`, and
+//! log record counts. The zero-config default.
+
+use crate::pipeline::Payload;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// Prints `payloads` to stdout (one write, so lines of concurrent writers do not interleave).
+pub fn print(payloads: &[&Payload]) {
+    let text = render(payloads);
+    if !text.is_empty() {
+        // Nothing useful to do if stdout is gone.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
+}
+
+/// The summary text.
+pub fn render(payloads: &[&Payload]) -> String {
+    let mut out = String::new();
+    let mut spans: Vec<&Span> = Vec::new();
+    let mut metric_lines = Vec::new();
+    let mut log_records = 0u64;
+    for payload in payloads {
+        match payload {
+            Payload::Traces(list) => spans.extend(
+                list.iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans),
+            ),
+            Payload::Metrics(list) => {
+                for metric in list
+                    .iter()
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                {
+                    metric_lines.extend(metric_points(metric));
+                }
+            }
+            Payload::Logs(_) => log_records += payload.item_count(),
+        }
+    }
+    let mut traces: BTreeMap<&[u8], Vec<&Span>> = BTreeMap::new();
+    for span in spans {
+        traces
+            .entry(span.trace_id.as_slice())
+            .or_default()
+            .push(span);
+    }
+    for (trace_id, spans) in traces {
+        let _ = writeln!(
+            out,
+            "[otel] trace {} ({} spans)",
+            hex(trace_id),
+            spans.len()
+        );
+        let ids: Vec<&[u8]> = spans.iter().map(|s| s.span_id.as_slice()).collect();
+        let mut roots: Vec<&Span> = spans
+            .iter()
+            .copied()
+            .filter(|s| !ids.contains(&s.parent_span_id.as_slice()))
+            .collect();
+        roots.sort_by_key(|s| s.start_time_unix_nano);
+        for root in roots {
+            tree(&mut out, root, &spans, 1);
+        }
+    }
+    for line in metric_lines {
+        let _ = writeln!(out, "[otel] metric {line}");
+    }
+    if log_records > 0 {
+        let _ = writeln!(out, "[otel] {log_records} log records");
+    }
+    out
+}
+
+fn tree(out: &mut String, span: &Span, all: &[&Span], depth: usize) {
+    if depth > 32 {
+        return; // malformed parent cycles cannot recurse forever
+    }
+    let ms = span
+        .end_time_unix_nano
+        .saturating_sub(span.start_time_unix_nano) as f64
+        / 1e6;
+    let status = match span.status.as_ref().map(|s| s.code) {
+        Some(2) => " ERROR",
+        _ => "",
+    };
+    let _ = writeln!(
+        out,
+        "{}{} {ms:.2} ms{status}",
+        "  ".repeat(depth),
+        span.name
+    );
+    let mut children: Vec<&Span> = all
+        .iter()
+        .copied()
+        .filter(|c| c.parent_span_id == span.span_id && !span.span_id.is_empty())
+        .collect();
+    children.sort_by_key(|s| s.start_time_unix_nano);
+    for child in children {
+        tree(out, child, all, depth + 1);
+    }
+}
+
+fn metric_points(metric: &opentelemetry_proto::tonic::metrics::v1::Metric) -> Vec<String> {
+    let unit = if metric.unit.is_empty() || metric.unit.starts_with('{') {
+        String::new()
+    } else {
+        format!(" {}", metric.unit)
+    };
+    let number = |v: &Option<number_data_point::Value>| match v {
+        Some(number_data_point::Value::AsDouble(d)) => format!("{d}"),
+        Some(number_data_point::Value::AsInt(i)) => i.to_string(),
+        None => "-".into(),
+    };
+    let name = &metric.name;
+    match &metric.data {
+        Some(Data::Sum(s)) => s
+            .data_points
+            .iter()
+            .map(|p| {
+                format!(
+                    "{name}{} = {}{unit}",
+                    attrs(&p.attributes),
+                    number(&p.value)
+                )
+            })
+            .collect(),
+        Some(Data::Gauge(g)) => g
+            .data_points
+            .iter()
+            .map(|p| {
+                format!(
+                    "{name}{} = {}{unit}",
+                    attrs(&p.attributes),
+                    number(&p.value)
+                )
+            })
+            .collect(),
+        Some(Data::Histogram(h)) => h
+            .data_points
+            .iter()
+            .map(|p| {
+                format!(
+                    "{name}{} count={} sum={:.2}{unit}",
+                    attrs(&p.attributes),
+                    p.count,
+                    p.sum.unwrap_or(0.0)
+                )
+            })
+            .collect(),
+        Some(Data::ExponentialHistogram(h)) => h
+            .data_points
+            .iter()
+            .map(|p| {
+                format!(
+                    "{name}{} count={} sum={:.2}{unit}",
+                    attrs(&p.attributes),
+                    p.count,
+                    p.sum.unwrap_or(0.0)
+                )
+            })
+            .collect(),
+        Some(Data::Summary(s)) => s
+            .data_points
+            .iter()
+            .map(|p| {
+                format!(
+                    "{name}{} count={} sum={:.2}{unit}",
+                    attrs(&p.attributes),
+                    p.count,
+                    p.sum
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn attrs(attributes: &[KeyValue]) -> String {
+    if attributes.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = attributes
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, value(kv.value.as_ref())))
+        .collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+fn value(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(_) => "…".into(),
+        None => String::new(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
+
+    fn span(name: &str, id: u8, parent: Option<u8>, start_ms: u64, end_ms: u64) -> Span {
+        Span {
+            name: name.into(),
+            trace_id: vec![0xab; 16],
+            span_id: vec![id; 8],
+            parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+            start_time_unix_nano: start_ms * 1_000_000,
+            end_time_unix_nano: end_ms * 1_000_000,
+            status: (name == "ListBuckets").then(|| Status {
+                code: 2,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn renders_a_span_tree_and_metrics() {
+        let traces = Payload::Traces(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![
+                    span("ListBuckets", 2, Some(1), 2, 10),
+                    span("GET /buckets", 1, None, 0, 12),
+                    span("auth", 3, Some(1), 1, 2),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+        let point = NumberDataPoint {
+            value: Some(number_data_point::Value::AsInt(3)),
+            attributes: vec![KeyValue {
+                key: "route".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue("/buckets".into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let metrics = Payload::Metrics(vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "requests".into(),
+                    unit: "{request}".into(),
+                    data: Some(Data::Sum(Sum {
+                        data_points: vec![point],
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+        let text = render(&[&traces, &metrics]);
+        let expected = format!(
+            "[otel] trace {} (3 spans)\n  GET /buckets 12.00 ms\n    auth 1.00 ms\n    ListBuckets 8.00 ms ERROR\n[otel] metric requests{{route=/buckets}} = 3\n",
+            "ab".repeat(16)
+        );
+        assert_eq!(text, expected);
+    }
+}

@@ -1,0 +1,169 @@
+//! Exporters: where drained buffer entries go. [`Exporters::export`] merges entries per signal into
+//! size-bounded requests, adds the resource attributes, prints the console summary and sends to the
+//! OTLP/HTTP backend; what could not be delivered for a retryable reason is handed back to be buffered.
+
+pub mod console;
+pub mod otlp;
+pub mod retry;
+
+use crate::pipeline::resource::Enricher;
+use crate::pipeline::stats::Stats;
+use crate::pipeline::{Entry, Payload, Signal};
+use otlp::{OtlpExporter, SendOutcome};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// The configured exporters.
+#[derive(Debug)]
+pub struct Exporters {
+    otlp: Option<OtlpExporter>,
+    console: bool,
+    stats: Arc<Stats>,
+    max_request_bytes: usize,
+}
+
+impl Exporters {
+    /// `otlp` (if any) and/or the console; requests are split to stay near `max_request_bytes`.
+    pub fn new(
+        otlp: Option<OtlpExporter>,
+        console: bool,
+        stats: Arc<Stats>,
+        max_request_bytes: usize,
+    ) -> Self {
+        Self {
+            otlp,
+            console,
+            stats,
+            max_request_bytes,
+        }
+    }
+
+    /// Whether data is sent over the network (so exports take time).
+    pub fn is_remote(&self) -> bool {
+        self.otlp.is_some()
+    }
+
+    /// Exports `entries`; returns the ones to keep for a later attempt (retryable failures).
+    pub async fn export(
+        &self,
+        mut entries: Vec<Entry>,
+        enricher: &Enricher,
+        deadline: Option<Instant>,
+    ) -> Vec<Entry> {
+        if self.console {
+            let fresh: Vec<&Payload> = entries
+                .iter()
+                .filter(|e| !e.printed)
+                .map(|e| &e.payload)
+                .collect();
+            console::print(&fresh);
+            entries.iter_mut().for_each(|e| e.printed = true);
+        }
+        let Some(otlp) = &self.otlp else {
+            return Vec::new();
+        };
+        let mut per_signal: [Vec<Entry>; 3] = Default::default();
+        for entry in entries {
+            per_signal[entry.payload.signal().index()].push(entry);
+        }
+        let [traces, metrics, logs] = per_signal;
+        let (kept_metrics, kept_traces, kept_logs) = tokio::join!(
+            self.export_signal(otlp, Signal::Metrics, metrics, enricher, deadline),
+            self.export_signal(otlp, Signal::Traces, traces, enricher, deadline),
+            self.export_signal(otlp, Signal::Logs, logs, enricher, deadline),
+        );
+        let mut kept = kept_metrics;
+        kept.extend(kept_traces);
+        kept.extend(kept_logs);
+        kept
+    }
+
+    async fn export_signal(
+        &self,
+        otlp: &OtlpExporter,
+        signal: Signal,
+        entries: Vec<Entry>,
+        enricher: &Enricher,
+        deadline: Option<Instant>,
+    ) -> Vec<Entry> {
+        let mut kept = Vec::new();
+        for mut chunk in chunks(entries, self.max_request_bytes) {
+            if !kept.is_empty() {
+                // The backend just failed for this signal: keep the rest without hammering it.
+                kept.push(chunk);
+                continue;
+            }
+            enricher.apply(&mut chunk.payload);
+            let items = chunk.payload.item_count();
+            match otlp
+                .send(signal, chunk.payload.encode_request(), deadline)
+                .await
+            {
+                SendOutcome::Delivered { rejected } => {
+                    if rejected > 0 {
+                        self.stats.record_rejected(signal, rejected);
+                    }
+                }
+                SendOutcome::Permanent(reason) => {
+                    tracing::error!(message = "backend refused telemetry; dropped", signal = signal.as_str(), items, reason = %reason);
+                    self.stats.record_rejected(signal, items);
+                }
+                SendOutcome::Retryable(reason) => {
+                    tracing::warn!(message = "export failed; telemetry kept for a later flush", signal = signal.as_str(), items, reason = %reason);
+                    chunk.bytes = chunk.payload.encoded_len();
+                    kept.push(chunk);
+                }
+            }
+        }
+        kept
+    }
+}
+
+/// Merges consecutive entries (one signal) into entries of about `max_bytes` at most.
+fn chunks(entries: Vec<Entry>, max_bytes: usize) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    for entry in entries {
+        match out.last_mut() {
+            Some(last) if last.bytes + entry.bytes <= max_bytes => {
+                last.bytes += entry.bytes;
+                last.printed &= entry.printed;
+                if let Err(payload) = last.payload.append(entry.payload) {
+                    out.push(Entry::new(payload));
+                }
+            }
+            _ => out.push(entry),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn entry(name_len: usize) -> Entry {
+        Entry::new(Payload::Traces(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    name: "x".repeat(name_len),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]))
+    }
+
+    #[test]
+    fn chunks_merge_up_to_the_size_and_keep_every_item() {
+        let one = entry(100).bytes;
+        let merged = chunks((0..5).map(|_| entry(100)).collect(), one * 2);
+        assert_eq!(merged.len(), 3);
+        assert_eq!(
+            merged.iter().map(|e| e.payload.item_count()).sum::<u64>(),
+            5
+        );
+        assert_eq!(merged[0].bytes, merged[0].payload.encoded_len());
+    }
+}

@@ -1,0 +1,198 @@
+//! INVOKE and SHUTDOWN handling: wait for the function to finish, flush per the policy, record the
+//! post-runtime duration, and return so the caller can call `next`.
+//!
+//! # Knowing that the function has finished
+//! Lambda tells an extension when an invocation starts (INVOKE), not when the function is done. The
+//! handler's contract fills the gap: after its response, it exports its metrics, then its traces, whose
+//! SERVER span carries `faas.invocation_id` and ends last (see [`super::completion`]). On INVOKE the
+//! controller waits for that span, up to `flush.completion_timeout_ms` after the INVOKE event (never past
+//! the invocation's own deadline). It skips the wait entirely when the previous invocation never delivered
+//! its root span, even late: such a function exports nothing (or not to us), and waiting would only add
+//! billed time. One root span arriving turns waiting back on. Data that arrives after `next` was called is
+//! not lost: the process is not frozen until the runtime also calls `next`, so it lands in the buffer and
+//! goes out at a later flush.
+//!
+//! # Bounding the cost of a slow backend
+//! After the function finished, an export may hold `next` for at most `flush.max_delay_ms` (default
+//! 300 ms). An export still running then keeps going in the background and is awaited again (with the
+//! same bound) at the next invocation end; its data is never dropped for being slow.
+//!
+//! # SHUTDOWN
+//! Everything buffered is exported with retries bounded by Lambda's deadline minus
+//! `flush.shutdown_margin_ms`; what is still undelivered then is logged as lost, with counts.
+
+use super::completion::Completions;
+use super::flush::{AtEnd, AtInvoke, FlushControl};
+use super::flusher::Flusher;
+use crate::config::FlushConfig;
+use crate::pipeline::stats::Stats;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Rounds of export at SHUTDOWN (each round retries within itself).
+const SHUTDOWN_ROUNDS: usize = 3;
+
+/// The lifecycle state machine driven by the Extensions API events.
+#[derive(Debug)]
+pub struct Controller {
+    policy: FlushControl,
+    flusher: Flusher,
+    completions: Arc<Completions>,
+    config: FlushConfig,
+    stats: Arc<Stats>,
+    previous_invocation: Option<String>,
+    wait_for_root_span: bool,
+}
+
+impl Controller {
+    /// A controller for `config`, flushing through `flusher`.
+    pub fn new(
+        config: FlushConfig,
+        flusher: Flusher,
+        completions: Arc<Completions>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Self {
+            policy: FlushControl::new(config),
+            flusher,
+            completions,
+            config,
+            stats,
+            previous_invocation: None,
+            wait_for_root_span: true,
+        }
+    }
+
+    /// Handles one INVOKE; returns when the sidecar may call `next`.
+    pub async fn on_invoke(&mut self, request_id: &str, deadline_ms: u64) {
+        let invoked = Instant::now();
+        self.update_waiting();
+        if self
+            .policy
+            .on_invoke(invoked.into_std(), self.flusher.has_buffered())
+            == AtInvoke::StartExport
+        {
+            self.flusher.start(None);
+        }
+
+        let wait_until = if self.wait_for_root_span {
+            (invoked + self.config.completion_timeout).min(instant_at(deadline_ms))
+        } else {
+            invoked
+        };
+        let finished = self.completions.wait(request_id, wait_until).await;
+        let done = Instant::now();
+        if !finished && self.wait_for_root_span {
+            tracing::debug!(
+                message = "no root span before the completion timeout",
+                request_id
+            );
+        }
+
+        let decision = self
+            .policy
+            .on_end(done.into_std(), self.flusher.has_buffered());
+        let bound = done + self.config.max_delay;
+        let idle = match decision {
+            AtEnd::Export => self.flusher.flush(bound, None).await,
+            AtEnd::AwaitRunning => self.flusher.wait(bound).await,
+        };
+        let post_runtime = done.elapsed();
+        self.stats.record_post_runtime(post_runtime);
+        if !idle {
+            let (bytes, entries) = self.flusher.buffered();
+            tracing::warn!(
+                message = "export still running at the delay bound; continuing in the background",
+                request_id,
+                max_delay_ms = self.config.max_delay.as_millis() as u64,
+                buffered_bytes = bytes,
+                buffered_entries = entries
+            );
+        }
+        tracing::debug!(
+            message = "invocation done",
+            request_id,
+            root_span = finished,
+            mode = self.policy.effective_mode().as_str(),
+            flushed = decision == AtEnd::Export,
+            post_runtime_us = post_runtime.as_micros() as u64
+        );
+        self.previous_invocation = Some(request_id.to_owned());
+    }
+
+    /// Handles SHUTDOWN: exports everything before Lambda's deadline (minus the margin).
+    pub async fn on_shutdown(&mut self, reason: &str, deadline_ms: u64) {
+        let now = Instant::now();
+        let hard = instant_at(deadline_ms)
+            .checked_sub(self.config.shutdown_margin)
+            .unwrap_or(now)
+            .max(now);
+        tracing::info!(
+            message = "shutdown: flushing",
+            reason,
+            budget_ms = hard.saturating_duration_since(now).as_millis() as u64
+        );
+        for _ in 0..SHUTDOWN_ROUNDS {
+            if !self.flusher.wait(hard).await {
+                break;
+            }
+            if !self.flusher.start(Some(hard)) {
+                break;
+            }
+        }
+        self.flusher.wait(hard).await;
+        let (bytes, entries) = self.flusher.buffered();
+        let running = self.flusher.is_running();
+        if entries > 0 || running {
+            tracing::error!(
+                message = "shutdown deadline reached with telemetry not delivered",
+                buffered_bytes = bytes,
+                buffered_entries = entries,
+                export_in_flight = running
+            );
+        } else {
+            let (count, sum_ms, max_ms) = self.stats.post_runtime_summary();
+            tracing::info!(
+                message = "shutdown: everything exported",
+                invocations = count,
+                mean_post_runtime_ms = if count > 0 {
+                    sum_ms / count as f64
+                } else {
+                    0.0
+                },
+                max_post_runtime_ms = max_ms
+            );
+        }
+    }
+
+    fn update_waiting(&mut self) {
+        let Some(previous) = self.previous_invocation.as_deref() else {
+            return;
+        };
+        let delivered = self.completions.is_finished(previous);
+        if delivered != self.wait_for_root_span {
+            if delivered {
+                tracing::info!(
+                    message =
+                        "the function sends root spans again; waiting for them before flushing"
+                );
+            } else {
+                tracing::info!(
+                    message = "no root span with faas.invocation_id received for the previous invocation; no longer waiting for one",
+                    previous_request_id = previous
+                );
+            }
+            self.wait_for_root_span = delivered;
+        }
+    }
+}
+
+/// The monotonic instant of a wall-clock deadline in Unix milliseconds (now, if it is already past).
+fn instant_at(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}

@@ -1,0 +1,145 @@
+//! OTLP/HTTP receiver: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`, answered per the OTLP spec
+//! (200 with an empty Export*ServiceResponse, 400 undecodable, 413 too large, 415 other media types or
+//! encodings, 404 other paths, 405 other methods). Error bodies are a `google.rpc.Status`, encoded like
+//! the request. Data is buffered before the answer; exporting happens elsewhere, later.
+
+use super::Ingest;
+use super::decode::{DecodeError, Format, decode, inflate};
+use crate::pipeline::Signal;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use prost::Message;
+
+/// `google.rpc.Status`, the error body OTLP/HTTP servers return.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    /// gRPC status code (3 invalid argument, 8 resource exhausted...).
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// Developer-facing message.
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+#[derive(Clone)]
+struct AppState {
+    ingest: Ingest,
+    max_request_bytes: usize,
+}
+
+/// The receiver's routes; anything else is 404.
+pub fn router(ingest: Ingest, max_request_bytes: usize) -> Router {
+    let state = AppState {
+        ingest,
+        max_request_bytes,
+    };
+    Router::new()
+        .route(
+            "/v1/traces",
+            post(|s: State<AppState>, h: HeaderMap, b: Body| export(s, Signal::Traces, h, b)),
+        )
+        .route(
+            "/v1/metrics",
+            post(|s: State<AppState>, h: HeaderMap, b: Body| export(s, Signal::Metrics, h, b)),
+        )
+        .route(
+            "/v1/logs",
+            post(|s: State<AppState>, h: HeaderMap, b: Body| export(s, Signal::Logs, h, b)),
+        )
+        // The body size is enforced below, compressed and inflated, with an OTLP-shaped answer.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn export(
+    State(state): State<AppState>,
+    signal: Signal,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(format) = Format::from_content_type(header_str(header::CONTENT_TYPE)) else {
+        let message = "unsupported media type: use application/x-protobuf or application/json";
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Format::Protobuf,
+            message.to_owned(),
+        );
+    };
+    let limit = state.max_request_bytes;
+    let declared = header_str(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format,
+            DecodeError::TooLarge { limit }.to_string(),
+        );
+    }
+    let Ok(raw) = axum::body::to_bytes(body, limit).await else {
+        // Over the limit (or the client went away, in which case nobody reads the answer).
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format,
+            DecodeError::TooLarge { limit }.to_string(),
+        );
+    };
+    let decoded = inflate(&raw, header_str(header::CONTENT_ENCODING), limit)
+        .and_then(|plain| decode(signal, format, &plain));
+    match decoded {
+        Ok(payload) => {
+            state.ingest.accept(payload);
+            success(format)
+        }
+        Err(err) => {
+            let status = match err {
+                DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                DecodeError::Encoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                DecodeError::Gzip(_) | DecodeError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            };
+            tracing::warn!(message = "rejected OTLP request", signal = signal.as_str(), status = status.as_u16(), error = %err);
+            error(status, format, err.to_string())
+        }
+    }
+}
+
+fn success(format: Format) -> Response {
+    // An empty Export*ServiceResponse: no partial success. Its protobuf encoding is zero bytes.
+    let body = match format {
+        Format::Protobuf => Vec::new(),
+        Format::Json => b"{}".to_vec(),
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, format: Format, message: String) -> Response {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => 8,       // RESOURCE_EXHAUSTED
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => 12, // UNIMPLEMENTED
+        _ => 3,                                   // INVALID_ARGUMENT
+    };
+    let body = match format {
+        Format::Protobuf => RpcStatus { code, message }.encode_to_vec(),
+        Format::Json => serde_json::json!({ "code": code, "message": message })
+            .to_string()
+            .into_bytes(),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

@@ -1,0 +1,203 @@
+//! Unit tests of the OTLP/HTTP receiver, through the router (no socket).
+
+use super::*;
+use crate::lifecycle::completion::Completions;
+use crate::pipeline::{Payload, SharedBuffer};
+use axum::http::Request;
+use flate2::{Compression, write::GzEncoder};
+use http_body_util::BodyExt;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use std::io::Write;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const LIMIT: usize = 4096;
+
+fn setup() -> (Router, SharedBuffer) {
+    let buffer = SharedBuffer::new(1 << 20);
+    let ingest = Ingest::new(buffer.clone(), Arc::new(Completions::default()));
+    (router(ingest, LIMIT), buffer)
+}
+
+fn traces(name: &str) -> Vec<u8> {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    name: name.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn send(
+    app: &Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+}
+
+const PROTO: (&str, &str) = ("content-type", "application/x-protobuf");
+
+fn span_names(buffer: &SharedBuffer) -> Vec<String> {
+    buffer
+        .lock()
+        .drain()
+        .into_iter()
+        .flat_map(|e| match e.payload {
+            Payload::Traces(list) => list,
+            _ => Vec::new(),
+        })
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .map(|s| s.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn protobuf_json_and_gzip_are_accepted() {
+    let (app, buffer) = setup();
+    let (status, body) = send(&app, "POST", "/v1/traces", &[PROTO], traces("plain")).await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 0));
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/v1/traces",
+        &[PROTO, ("content-encoding", "gzip")],
+        gzip(&traces("gzipped")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let json = include_bytes!("../../tests/fixtures/otlp_traces.json").to_vec();
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/json")],
+        json,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"{}".as_slice())
+    );
+    let (status, _) = send(&app, "POST", "/v1/metrics", &[PROTO], Vec::new()).await;
+    assert_eq!(status, StatusCode::OK, "an empty request is valid");
+    assert_eq!(
+        span_names(&buffer),
+        ["plain", "gzipped", "I'm a server span", "child"]
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_spec_status_and_nothing_else_is_lost() {
+    let (app, buffer) = setup();
+    send(&app, "POST", "/v1/traces", &[PROTO], traces("before")).await;
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/v1/traces",
+        &[PROTO],
+        b"\xff\xff\xff\xff".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(RpcStatus::decode(body.as_slice()).unwrap().code, 3);
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/v1/traces",
+        &[PROTO, ("content-encoding", "gzip")],
+        b"nope".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/v1/logs",
+        &[("content-type", "application/json")],
+        b"{".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8(body).unwrap().contains("\"code\":3"));
+
+    let big = traces(&"x".repeat(LIMIT));
+    let (status, _) = send(&app, "POST", "/v1/traces", &[PROTO], big.clone()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let small_but_inflates_too_big = gzip(&big);
+    assert!(small_but_inflates_too_big.len() < LIMIT);
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/v1/traces",
+        &[PROTO, ("content-encoding", "gzip")],
+        small_but_inflates_too_big,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/v1/traces",
+        &[("content-type", "text/plain")],
+        traces("x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = send(&app, "POST", "/v1/traces", &[], traces("x")).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/v1/traces",
+        &[PROTO, ("content-encoding", "br")],
+        traces("x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = send(&app, "POST", "/v1/profiles", &[PROTO], traces("x")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(&app, "GET", "/v1/traces", &[], Vec::new()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+
+    send(&app, "POST", "/v1/traces", &[PROTO], traces("after")).await;
+    assert_eq!(span_names(&buffer), ["before", "after"]);
+}

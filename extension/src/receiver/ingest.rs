@@ -1,0 +1,109 @@
+//! The single entry point of received data: buffer it, then signal finished invocations.
+
+use crate::lifecycle::completion::Completions;
+use crate::pipeline::{Entry, Payload, SharedBuffer};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use std::sync::Arc;
+
+/// The attribute that carries the Lambda request id on the handler's root span.
+pub const INVOCATION_ID_ATTRIBUTE: &str = "faas.invocation_id";
+
+/// Cheap to clone; shared by every receiver.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    buffer: SharedBuffer,
+    completions: Arc<Completions>,
+}
+
+impl Ingest {
+    /// A handle feeding `buffer` and `completions`.
+    pub fn new(buffer: SharedBuffer, completions: Arc<Completions>) -> Self {
+        Self {
+            buffer,
+            completions,
+        }
+    }
+
+    /// Buffers `payload` (evicting the oldest data if the buffer is full), then marks the invocations
+    /// whose root span it contains as finished. Never blocks on exporting.
+    pub fn accept(&self, payload: Payload) {
+        if payload.is_empty() {
+            return;
+        }
+        let finished = finished_invocations(&payload);
+        self.buffer.lock().push(Entry::new(payload));
+        for id in finished {
+            self.completions.mark(id);
+        }
+    }
+}
+
+/// Invocation ids of root spans (kind SERVER, or no parent) carrying [`INVOCATION_ID_ATTRIBUTE`].
+fn finished_invocations(payload: &Payload) -> Vec<String> {
+    let Payload::Traces(resource_spans) = payload else {
+        return Vec::new();
+    };
+    resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .filter(|span| span.kind == SpanKind::Server as i32 || span.parent_span_id.is_empty())
+        .filter_map(|span| {
+            span.attributes
+                .iter()
+                .find(|kv| kv.key == INVOCATION_ID_ATTRIBUTE)
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(id) if !id.is_empty() => Some(id.clone()),
+                    _ => None,
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn span(kind: SpanKind, parent: &[u8], id: Option<&str>) -> Span {
+        Span {
+            kind: kind as i32,
+            parent_span_id: parent.to_vec(),
+            attributes: id
+                .map(|id| KeyValue {
+                    key: INVOCATION_ID_ATTRIBUTE.into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(id.into())),
+                    }),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_root_or_server_spans_with_the_attribute_signal_completion() {
+        let payload = Payload::Traces(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![
+                    span(SpanKind::Server, b"remote-parent", Some("a")),
+                    span(SpanKind::Internal, b"", Some("b")),
+                    span(SpanKind::Client, b"parent", Some("not-root")),
+                    span(SpanKind::Server, b"", None),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+        let buffer = SharedBuffer::new(1 << 20);
+        let completions = Arc::new(Completions::default());
+        Ingest::new(buffer.clone(), completions.clone()).accept(payload);
+        assert!(completions.is_finished("a") && completions.is_finished("b"));
+        assert!(!completions.is_finished("not-root"));
+        assert_eq!(buffer.lock().len(), 1);
+    }
+}

@@ -1,0 +1,140 @@
+//! The real sidecar under the Lambda simulator: exactly-once delivery in every flush mode, with the
+//! sandbox frozen between invocations, and SHUTDOWN right after an invocation.
+
+mod common;
+
+use common::{Options, Sandbox, Work, expected_spans};
+
+async fn exactly_once(mode: &str, invocations: usize) {
+    let config = format!(
+        "flush:\n  mode: {mode}\n  interval_ms: 100\n  adaptive_busy_threshold_ms: 60000\n"
+    );
+    let sandbox = Sandbox::start(Options {
+        config,
+        ..Options::default()
+    })
+    .await;
+    let work = Work::default();
+    let mut expected = Vec::new();
+    for _ in 0..invocations {
+        let (id, _) = sandbox.invoke(&work).await;
+        expected.extend(expected_spans(&id, &work));
+    }
+    let finished = sandbox.shutdown().await;
+    assert!(
+        finished.status.success(),
+        "exit status {}:\n{}",
+        finished.status,
+        finished.stderr
+    );
+    let counts = finished.span_counts();
+    for name in &expected {
+        assert_eq!(
+            counts.get(name),
+            Some(&1),
+            "{mode}: span {name} delivered {:?} times\n{}",
+            counts.get(name),
+            finished.stderr
+        );
+    }
+    assert_eq!(
+        counts.len(),
+        expected.len(),
+        "{mode}: unexpected spans {counts:?}"
+    );
+    let points = testkit::otlp_view::metric_points(&finished.backend().metrics());
+    let function_points = points
+        .iter()
+        .filter(|p| p.name == "function.invocations")
+        .count();
+    assert_eq!(
+        function_points, invocations,
+        "{mode}: metric points delivered once each"
+    );
+    // Enrichment: Lambda attributes on the function's resource, without overwriting its service.name.
+    let span = testkit::otlp_view::spans(&finished.backend().traces())
+        .into_iter()
+        .next()
+        .expect("a span");
+    assert_eq!(
+        span.resource.get("service.name").and_then(|v| v.as_str()),
+        Some("aws-rust-http-api")
+    );
+    assert_eq!(
+        span.resource.get("faas.name").and_then(|v| v.as_str()),
+        Some("sidecar-test")
+    );
+    assert_eq!(
+        span.resource
+            .get("cloud.account.id")
+            .and_then(|v| v.as_str()),
+        Some("123456789012")
+    );
+    assert_eq!(
+        span.resource.get("cloud.region").and_then(|v| v.as_str()),
+        Some("us-east-1")
+    );
+    assert!(span.resource.contains_key("faas.max_memory"));
+    assert_eq!(
+        finished
+            .self_metric("otel_sidecar.dropped", "traces")
+            .unwrap_or(0.0),
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_span_is_delivered_exactly_once_in_end_mode() {
+    exactly_once("end", 25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_span_is_delivered_exactly_once_in_periodic_mode() {
+    exactly_once("periodic", 25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_span_is_delivered_exactly_once_in_continuous_mode() {
+    exactly_once("continuous", 25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_span_is_delivered_exactly_once_in_adaptive_mode() {
+    exactly_once("adaptive", 25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_right_after_an_invocation_delivers_its_data() {
+    // A long interval keeps the invocation's data buffered: only SHUTDOWN can deliver it.
+    let config = "flush:\n  mode: periodic\n  interval_ms: 3600000\n".to_owned();
+    let sandbox = Sandbox::start(Options {
+        config,
+        ..Options::default()
+    })
+    .await;
+    let work = Work::default();
+    let (first, _) = sandbox.invoke(&work).await; // the first end in periodic mode exports
+    let (last, _) = sandbox.invoke(&work).await;
+    assert!(
+        sandbox
+            .backend()
+            .traces()
+            .iter()
+            .all(|t| !format!("{t:?}").contains(&last)),
+        "not exported before SHUTDOWN"
+    );
+    let finished = sandbox.shutdown().await;
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let counts = finished.span_counts();
+    for name in expected_spans(&first, &work)
+        .iter()
+        .chain(&expected_spans(&last, &work))
+    {
+        assert_eq!(counts.get(name), Some(&1), "{name}\n{}", finished.stderr);
+    }
+    assert!(
+        finished.stderr.contains("everything exported"),
+        "{}",
+        finished.stderr
+    );
+}
