@@ -4,13 +4,17 @@
 use crate::aws::describe;
 use crate::secret::Secret;
 use crate::session::{Tokens, unix_seconds};
-use crate::srp::{Challenge, SrpClient, SrpError};
+use crate::srp::{Challenge, SrpClient};
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, AuthFlowType, AuthenticationResultType, ChallengeNameType,
 };
+use error::{auth_error, service};
 use std::time::SystemTime;
 use time::OffsetDateTime;
+
+mod error;
+pub use error::CognitoError;
 
 /// How `login` proves the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,54 +23,6 @@ pub enum AuthMethod {
     Srp,
     /// `USER_PASSWORD_AUTH`: the password is sent (over TLS) to Cognito.
     Password,
-}
-
-/// A failed User Pool operation.
-#[derive(Debug, thiserror::Error)]
-pub enum CognitoError {
-    /// Wrong email or password (Cognito does not say which, by design).
-    #[error("login failed: wrong email or password ({0})")]
-    WrongPassword(String),
-    /// The user signed up but has not confirmed.
-    #[error(
-        "{email} has not confirmed the sign-up: run `confirm --email {email} --code CODE` with the emailed code (or `confirm --admin` on a development stage)"
-    )]
-    NotConfirmed { email: String },
-    /// The email is already registered.
-    #[error("{0} is already signed up: log in, or confirm the sign-up if not done yet")]
-    AlreadySignedUp(String),
-    /// The password does not satisfy the pool's policy.
-    #[error("the password was refused: {0}")]
-    PasswordPolicy(String),
-    /// Wrong or expired confirmation code.
-    #[error("the confirmation code was refused: {0}")]
-    BadCode(String),
-    /// The refresh token is expired or revoked.
-    #[error("the session has expired (refresh token refused: {0}): run `login` again")]
-    RefreshExpired(String),
-    /// Cognito asked for a step this CLI does not do (MFA, new password…).
-    #[error(
-        "Cognito requires the {0} challenge, which this CLI does not support: complete it once with the AWS CLI or the Hosted UI, then log in again"
-    )]
-    UnsupportedChallenge(String),
-    /// The app client does not allow the chosen authentication flow.
-    #[error(
-        "the app client does not allow this login flow ({0}): SRP needs ALLOW_USER_SRP_AUTH, --password-auth needs ALLOW_USER_PASSWORD_AUTH in the client's ExplicitAuthFlows"
-    )]
-    FlowDisabled(String),
-    /// An SRP computation failed.
-    #[error(transparent)]
-    Srp(#[from] SrpError),
-    /// Any other failure of `operation`.
-    #[error("Cognito {operation} failed: {message}")]
-    Service {
-        operation: &'static str,
-        message: String,
-    },
-}
-
-fn service(operation: &'static str) -> impl FnOnce(String) -> CognitoError {
-    move |message| CognitoError::Service { operation, message }
 }
 
 /// What SignUp reported.
@@ -327,33 +283,6 @@ async fn initiate(
             challenge.as_str().to_owned(),
         )),
         (None, None) => Err(service("InitiateAuth")("no tokens in the answer".into())),
-    }
-}
-
-/// Maps the login failures every auth call can return.
-fn auth_error<E, R>(
-    email: &str,
-    operation: &'static str,
-    err: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>,
-) -> CognitoError
-where
-    E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error().and_then(|e| e.code()) {
-        Some("NotAuthorizedException" | "UserNotFoundException") => {
-            CognitoError::WrongPassword(describe(err))
-        }
-        Some("UserNotConfirmedException") => CognitoError::NotConfirmed {
-            email: email.to_owned(),
-        },
-        Some("PasswordResetRequiredException") => {
-            CognitoError::UnsupportedChallenge("password reset".into())
-        }
-        Some("InvalidParameterException") if describe(err).contains("not enabled") => {
-            CognitoError::FlowDisabled(describe(err))
-        }
-        _ => service(operation)(describe(err)),
     }
 }
 
