@@ -2,7 +2,7 @@
 //! `OTEL_*` overrides, and checks that name the offending key.
 
 use super::env::{EnvLookup, parse_key_value_list, substitute};
-use super::file::{ExporterSection, FileConfig, ListenerSection};
+use super::file::{ExporterSection, FileConfig, ListenerSection, ReceiversSection};
 use super::{
     Config, ConfigError, DEFAULT_CONFIG_PATH, ExporterConfig, FlushMode, Headers, RetryConfig,
 };
@@ -68,8 +68,14 @@ pub fn load_from_str(text: &str, path: &str, env: EnvLookup<'_>) -> Loaded {
         Err(error) => {
             let mut fallback_warnings = Vec::new();
             // The defaults with only the environment applied cannot fail: bad variables are warnings.
-            let config =
-                build(&FileConfig::default(), env, &mut fallback_warnings).unwrap_or_default();
+            // A receivers section that is valid on its own is kept, so the function still reaches us.
+            let fallback = FileConfig {
+                receivers: salvage_receivers(text),
+                ..FileConfig::default()
+            };
+            let config = build(&fallback, env, &mut fallback_warnings)
+                .or_else(|_| build(&FileConfig::default(), env, &mut fallback_warnings))
+                .unwrap_or_default();
             Loaded {
                 config,
                 path: Some(path.to_owned()),
@@ -78,6 +84,13 @@ pub fn load_from_str(text: &str, path: &str, env: EnvLookup<'_>) -> Loaded {
             }
         }
     }
+}
+
+/// The `receivers` section of an otherwise invalid file, if it parses on its own.
+fn salvage_receivers(text: &str) -> Option<ReceiversSection> {
+    let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).ok()?;
+    let section = document.get("receivers")?.clone();
+    serde_yaml_ng::from_value(section).ok()
 }
 
 fn build(

@@ -248,3 +248,20 @@ fn a_missing_file_means_defaults() {
     assert_eq!(loaded.path, None);
     assert_eq!(loaded.config, Config::default());
 }
+
+#[test]
+fn a_valid_receivers_section_survives_an_invalid_file() {
+    let loaded = load(
+        "receivers:\n  otlp_http: { endpoint: \"127.0.0.1:5999\" }\nflush: { mode: sometimes }\n",
+        &[],
+    );
+    assert!(loaded.error.is_some());
+    assert_eq!(
+        loaded.config.http_receiver,
+        Some("127.0.0.1:5999".parse().unwrap())
+    );
+    assert_eq!(loaded.config.flush, Config::default().flush);
+    // An invalid receivers section itself falls back to the default ports.
+    let loaded = load("receivers:\n  otlp_http: { endpoint: nowhere }\n", &[]);
+    assert_eq!(loaded.config.http_receiver, Config::default().http_receiver);
+}

@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use http_body_util::BodyExt;
 use prost::Message;
 
 /// `google.rpc.Status`, the error body OTLP/HTTP servers return.
@@ -71,16 +72,7 @@ async fn export(
         );
     };
     let limit = state.max_request_bytes;
-    let declared = header_str(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format,
-            DecodeError::TooLarge { limit }.to_string(),
-        );
-    }
-    let Ok(raw) = axum::body::to_bytes(body, limit).await else {
-        // Over the limit (or the client went away, in which case nobody reads the answer).
+    let Some(raw) = read_limited(body, limit).await else {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format,
@@ -104,6 +96,36 @@ async fn export(
             error(status, format, err.to_string())
         }
     }
+}
+
+/// Most bytes read and discarded after the limit, so that a client still sending gets the 413 rather than
+/// a reset connection; beyond this the connection is simply closed.
+const DRAIN_BYTES: usize = 32 << 20;
+
+/// The body, if it fits in `limit` bytes. An oversized body is drained (up to [`DRAIN_BYTES`]) first.
+async fn read_limited(mut body: Body, limit: usize) -> Option<bytes::Bytes> {
+    let mut collected = bytes::BytesMut::new();
+    let mut oversized = false;
+    let mut discarded = 0usize;
+    while let Some(frame) = body.frame().await {
+        // A broken stream cannot be answered usefully: treat it like an oversized one.
+        let Ok(frame) = frame else { return None };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if oversized {
+            discarded += data.len();
+            if discarded > DRAIN_BYTES {
+                return None;
+            }
+        } else if collected.len() + data.len() > limit {
+            oversized = true;
+            collected = bytes::BytesMut::new();
+        } else {
+            collected.extend_from_slice(&data);
+        }
+    }
+    (!oversized).then(|| collected.freeze())
 }
 
 fn success(format: Format) -> Response {

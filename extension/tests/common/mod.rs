@@ -176,17 +176,28 @@ impl Sandbox {
     /// freezing). Returns the request id and the time between the function finishing and the sidecar
     /// calling `next` (measured by polling, so with ~1 ms resolution).
     pub async fn invoke(&self, work: &Work) -> (String, Duration) {
+        let request_id = self.enqueue(work).await;
+        let overhead = self.complete(&request_id).await;
+        (request_id, overhead)
+    }
+
+    /// Enqueues one invocation (thawing the sandbox).
+    pub async fn enqueue(&self, work: &Work) -> String {
         let invocation = InvocationBuilder::new()
             .payload(json!(work))
             .timeout_ms(30_000)
             .build()
             .expect("invocation");
-        let request_id = self.simulator.enqueue(invocation).await;
+        self.simulator.enqueue(invocation).await
+    }
+
+    /// Waits for the end of invocation `request_id`'s lifecycle; see [`Sandbox::invoke`].
+    pub async fn complete(&self, request_id: &str) -> Duration {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let state = self
                 .simulator
-                .get_invocation_state(&request_id)
+                .get_invocation_state(request_id)
                 .await
                 .expect("known invocation");
             if matches!(
@@ -201,8 +212,8 @@ impl Sandbox {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let function_done = self.function.wait_done(&request_id).await;
-        while !self.simulator.are_extensions_ready(&request_id).await {
+        let function_done = self.function.wait_done(request_id).await;
+        while !self.simulator.are_extensions_ready(request_id).await {
             assert!(
                 Instant::now() < deadline,
                 "sidecar did not call next after {request_id}:\n{}",
@@ -214,7 +225,7 @@ impl Sandbox {
         if self.freeze {
             self.wait_until_stopped(deadline).await;
         }
-        (request_id, overhead)
+        overhead
     }
 
     async fn wait_until_stopped(&self, deadline: Instant) {

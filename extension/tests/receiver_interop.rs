@@ -1,0 +1,162 @@
+//! The real sidecar's receivers from the outside: the OpenTelemetry Python SDK's own OTLP exporters
+//! (HTTP and gRPC) as the function, malformed and oversized bodies next to good ones, and an invalid
+//! config that must leave the function working (zero-config console output instead).
+
+mod common;
+
+use common::{Options, Sandbox, Work, expected_spans};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `.venv/bin/python` (installed by ./scripts/test), else `python3` on PATH, provided the OpenTelemetry
+/// exporters import; otherwise the test fails and says how to install them.
+fn python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let candidates = [venv, PathBuf::from("python3")];
+    for candidate in candidates {
+        let probe = Command::new(&candidate)
+            .args(["-c", "import opentelemetry.exporter.otlp.proto.grpc.trace_exporter, opentelemetry.exporter.otlp.proto.http.trace_exporter"])
+            .output();
+        if probe.is_ok_and(|o| o.status.success()) {
+            return candidate;
+        }
+    }
+    panic!(
+        "the OpenTelemetry Python exporters are not installed: run ./scripts/test (it installs requirements-dev.txt into .venv)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_exporters_interoperate_over_http_and_grpc() {
+    let python = python();
+    let config = "flush: { mode: end, completion_timeout_ms: 20000 }\n".to_owned();
+    let sandbox = Sandbox::start(Options {
+        config,
+        ..Options::default()
+    })
+    .await;
+    // The Rust stand-in answers but exports nothing: the Python process plays the function's telemetry.
+    let request_id = sandbox
+        .enqueue(&Work {
+            export: false,
+            ..Work::default()
+        })
+        .await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_interop.py");
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args(["--http", &format!("http://127.0.0.1:{}", sandbox.http_port)])
+        .args(["--grpc", &format!("127.0.0.1:{}", sandbox.grpc_port)])
+        .args(["--invocation-id", &request_id])
+        .output()
+        .await
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "python exporters failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    sandbox.complete(&request_id).await;
+    // End mode: the Python root span ended the invocation, so everything was exported before `next`.
+    let spans = testkit::otlp_view::spans(&sandbox.backend().traces());
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    for expected in ["py-grpc-span", "py-http-child", "py-http-root"] {
+        assert_eq!(
+            names.iter().filter(|n| **n == expected).count(),
+            1,
+            "{expected} in {names:?}\n{}",
+            sandbox.stderr()
+        );
+    }
+    let root = spans.iter().find(|s| s.name == "py-http-root").unwrap();
+    assert_eq!(
+        root.attr_str("faas.invocation_id"),
+        Some(request_id.as_str())
+    );
+    assert_eq!(
+        root.resource.get("service.name").and_then(|v| v.as_str()),
+        Some("python-interop")
+    );
+    assert_eq!(
+        root.resource.get("faas.name").and_then(|v| v.as_str()),
+        Some("sidecar-test")
+    );
+    let child = spans.iter().find(|s| s.name == "py-http-child").unwrap();
+    assert_eq!(child.parent_span_id, root.span_id);
+    assert_eq!(child.trace_id, root.trace_id);
+    let points = testkit::otlp_view::metric_points(&sandbox.backend().metrics());
+    let counter = points
+        .iter()
+        .find(|p| p.name == "py.requests")
+        .expect("python metric delivered");
+    assert_eq!(counter.value, 3.0);
+    let finished = sandbox.shutdown().await;
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_bodies_are_rejected_and_nothing_else_is_lost() {
+    let sandbox = Sandbox::start(Options {
+        config: "flush: { mode: end }\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let work = Work {
+        bad_requests: true,
+        ..Work::default()
+    };
+    let mut expected = Vec::new();
+    for _ in 0..3 {
+        let (id, _) = sandbox.invoke(&work).await;
+        expected.extend(expected_spans(&id, &work));
+    }
+    assert_eq!(
+        *sandbox.function.bad_statuses.lock().unwrap(),
+        [400, 413, 400, 413, 400, 413]
+    );
+    let finished = sandbox.shutdown().await;
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let counts = finished.span_counts();
+    assert_eq!(counts.len(), expected.len(), "{counts:?}");
+    assert!(
+        expected.iter().all(|name| counts.get(name) == Some(&1)),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_config_is_reported_and_the_sidecar_falls_back_to_the_console() {
+    let options = Options {
+        config: "flush:\n  mode: sometimes\n".into(),
+        backend: false,
+        ..Options::default()
+    };
+    let sandbox = Sandbox::start(options).await;
+    let (id, _) = sandbox.invoke(&Work::default()).await;
+    let finished = sandbox.shutdown().await;
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("invalid configuration") && finished.stderr.contains("flush.mode"),
+        "{}",
+        finished.stderr
+    );
+    // The console summary shows the invocation's span tree: root first, its children indented below.
+    let root_line = format!("  root-{id} ");
+    let child_line = format!("    child-{id}-0 ");
+    let root_at = finished
+        .stdout
+        .find(&root_line)
+        .unwrap_or_else(|| panic!("no root span in:\n{}", finished.stdout));
+    assert!(
+        finished.stdout[root_at..].contains(&child_line),
+        "{}",
+        finished.stdout
+    );
+    assert!(
+        finished
+            .stdout
+            .contains("[otel] metric function.invocations"),
+        "{}",
+        finished.stdout
+    );
+}
