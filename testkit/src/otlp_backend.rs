@@ -17,7 +17,7 @@ use prost::Message;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How the backend answers the next requests.
 #[derive(Clone, Debug, Default)]
@@ -55,7 +55,7 @@ pub struct RequestRecord {
 #[derive(Default)]
 struct Shared {
     behaviour: Behaviour,
-    received: Vec<Received>,
+    received: Vec<(SystemTime, Received)>,
     requests: Vec<RequestRecord>,
 }
 
@@ -103,6 +103,15 @@ impl FakeOtlpBackend {
 
     /// Everything decoded so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
+        lock(&self.shared)
+            .received
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// Everything decoded so far, with the time each request arrived.
+    pub fn received_timed(&self) -> Vec<(SystemTime, Received)> {
         lock(&self.shared).received.clone()
     }
 
@@ -203,7 +212,7 @@ async fn handle(
         Behaviour::Accept | Behaviour::PartialSuccess { .. } => {
             match decode(uri.path(), &headers, &body) {
                 Ok(received) => {
-                    lock(&shared).received.push(received);
+                    lock(&shared).received.push((SystemTime::now(), received));
                     let rejected = match behaviour {
                         Behaviour::PartialSuccess { rejected } => rejected,
                         _ => 0,

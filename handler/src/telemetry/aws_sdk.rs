@@ -60,9 +60,12 @@ impl Intercept for AwsSdkTelemetry {
         "AwsSdkTelemetry"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: client interceptors run that hook before the operation's
+    // configuration (which holds its `Metadata`) is in the bag.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = cfg
@@ -102,7 +105,8 @@ impl Intercept for AwsSdkTelemetry {
         let mut outcome = "ok".to_string();
         if let Some(response) = context.response() {
             let status = response.status().as_u16();
-            call.span.record("http.response.status_code", status);
+            call.span
+                .record("http.response.status_code", i64::from(status));
             if let Some(id) = response
                 .headers()
                 .get("x-amz-request-id")

@@ -84,7 +84,7 @@ where
             let result = future.await;
             if let Ok(response) = &result {
                 let status = response.status().as_u16();
-                span.record("http.response.status_code", status);
+                span.record("http.response.status_code", i64::from(status));
                 if status >= 500 {
                     span.record("otel.status_code", "error");
                     span.record("error.type", status.to_string());

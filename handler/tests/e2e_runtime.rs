@@ -1,0 +1,315 @@
+//! End to end: the release `bootstrap` binary as a real Lambda runtime under `lambda-simulator`,
+//! S3 from moto, its OTLP output decoded with the official protobuf definitions.
+
+mod common;
+
+use common::{FUNCTION_NAME, Function, event, http_response};
+use serde_json::{Value, json};
+use std::time::{Duration, UNIX_EPOCH};
+use testkit::otlp_view::{FlatSpan, metric_points, spans};
+use testkit::{FakeOtlpBackend, Received};
+
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
+const BUCKETS: [&str; 5] = [
+    "alpha-logs",
+    "bravo-data",
+    "charlie-web",
+    "delta-backup",
+    "echo-tmp",
+];
+const TRACEPARENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const TRACEPARENT_PARENT: &str = "b7ad6b7169203331";
+const XRAY: &str = "Root=1-6745a1b2-3f1e2d3c4b5a69788796a5b4;Parent=1a2b3c4d5e6f7081;Sampled=0";
+
+fn server_span(backend: &FakeOtlpBackend, request_id: &str) -> Option<FlatSpan> {
+    spans(&backend.traces())
+        .into_iter()
+        .find(|s| s.kind == SERVER && s.attr_str("faas.invocation_id") == Some(request_id))
+}
+
+fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = json!(value);
+    event
+}
+
+#[tokio::test]
+async fn invocations_are_answered_traced_and_handed_off_before_next() {
+    let function = Function::start(&BUCKETS, &[]).await;
+    let events = [
+        ("root", event("apigw_v2_root.json"), None),
+        ("private", event("apigw_v2_private_cognito.json"), None),
+        (
+            "anonymous",
+            event("apigw_v2_private_no_identity.json"),
+            None,
+        ),
+        ("post", event("apigw_v2_post_root.json"), None),
+        (
+            "traceparent",
+            with_header(
+                event("apigw_v2_root.json"),
+                "traceparent",
+                &format!("00-{TRACEPARENT_TRACE}-{TRACEPARENT_PARENT}-01"),
+            ),
+            None,
+        ),
+        ("xray", event("apigw_v2_root.json"), Some(XRAY)),
+        ("unknown", event("apigw_v2_unknown_path.json"), None),
+    ];
+    // All at once: the runtime takes each with `next` only when it is done with the previous one.
+    let mut ids = Vec::new();
+    for (name, payload, xray) in events {
+        ids.push((name, function.enqueue(payload, xray).await));
+    }
+    let mut states = Vec::new();
+    for (name, id) in &ids {
+        states.push((*name, id.clone(), function.wait(id).await));
+    }
+
+    // Responses.
+    let expected_buckets: Vec<&str> = BUCKETS.to_vec();
+    let (status, body, headers) = http_response(&states[0].2);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(body["buckets"], json!(expected_buckets));
+    let (status, body, _) = http_response(&states[1].2);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["caller"]["cognitoIdentity"]["identityId"],
+        "us-east-1:3f291106-8703-466b-8f2b-3ecee1ca56ce"
+    );
+    assert_eq!(body["buckets"], json!(expected_buckets));
+    assert!(!body.to_string().contains("ASIAEXAMPLEKEYID1234"));
+    let (status, body, _) = http_response(&states[2].2);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "MissingIamIdentity");
+    assert_eq!(body["error"]["requestId"], states[2].1.as_str());
+    let (status, _, headers) = http_response(&states[3].2);
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "GET");
+    let (status, _, _) = http_response(&states[6].2);
+    assert_eq!(status, 404);
+
+    // Hand-off: every invocation's server span reached the backend before the runtime asked
+    // for the next event (the next invocation's start), so a freeze could not have stranded it.
+    let timed = function.backend.received_timed();
+    for window in states.windows(2) {
+        let (name, id, _) = &window[0];
+        let next_started = window[1].2.started_at.expect("next invocation started");
+        let next_started = UNIX_EPOCH
+            + Duration::from_nanos(next_started.timestamp_nanos_opt().expect("time") as u64);
+        let arrived = timed
+            .iter()
+            .find(|(_, received)| match received {
+                Received::Traces(t) => spans(std::slice::from_ref(t))
+                    .iter()
+                    .any(|s| s.attr_str("faas.invocation_id") == Some(id.as_str())),
+                _ => false,
+            })
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| panic!("no span for invocation {name}"));
+        assert!(
+            arrived <= next_started,
+            "{name}: spans arrived {:?} after the runtime asked for the next event",
+            arrived.duration_since(next_started).unwrap_or_default()
+        );
+    }
+
+    // The last hand-off has no next invocation to wait for: give it its moment.
+    let backend = &function.backend;
+    let last = states[states.len() - 1].1.clone();
+    backend
+        .wait_until("the last server span", Duration::from_secs(10), |b| {
+            server_span(b, &last).is_some()
+        })
+        .await
+        .expect("last span exported");
+
+    // Server spans: semantic conventions, cold start only once.
+    let root = server_span(backend, &states[0].1).expect("root span");
+    assert_eq!(root.name, "GET /");
+    assert_eq!(root.attr_str("faas.trigger"), Some("http"));
+    assert_eq!(root.attributes["faas.coldstart"], json!(true));
+    assert_eq!(root.attr_str("http.request.method"), Some("GET"));
+    assert_eq!(root.attr_str("http.route"), Some("/"));
+    assert_eq!(root.attr_str("url.path"), Some("/"));
+    assert_eq!(root.attr_str("user_agent.original"), Some("curl/8.5.0"));
+    assert_eq!(root.attributes["http.response.status_code"], json!(200));
+    assert_eq!(root.resource["service.name"], json!(FUNCTION_NAME));
+    assert_eq!(root.resource["cloud.provider"], json!("aws"));
+    assert_eq!(root.resource["cloud.region"], json!("eu-west-1"));
+    assert_eq!(root.resource["faas.name"], json!(FUNCTION_NAME));
+    assert_eq!(root.resource["faas.version"], json!("7"));
+    assert_eq!(root.resource["faas.max_memory"], json!(256 * 1024 * 1024));
+    for (name, id, _) in &states[1..] {
+        let span = server_span(backend, id).unwrap_or_else(|| panic!("{name} span"));
+        assert_eq!(span.attributes["faas.coldstart"], json!(false), "{name}");
+    }
+
+    // S3 client spans: one per ListBuckets page (5 buckets, 2 a page), children of the server span.
+    let all = spans(&backend.traces());
+    let s3_calls: Vec<&FlatSpan> = all
+        .iter()
+        .filter(|s| s.kind == CLIENT && s.trace_id == root.trace_id)
+        .collect();
+    assert_eq!(s3_calls.len(), 3, "{s3_calls:#?}");
+    for call in &s3_calls {
+        assert_eq!(call.parent_span_id, root.span_id);
+        assert_eq!(call.attr_str("rpc.system"), Some("aws-api"));
+        assert_eq!(call.attr_str("rpc.service"), Some("S3"));
+        assert_eq!(call.attr_str("rpc.method"), Some("ListBuckets"));
+        assert!(
+            call.attr_str("aws.request_id")
+                .is_some_and(|id| !id.is_empty())
+        );
+        assert_eq!(call.status_code, 0);
+    }
+
+    // The protected route records who called.
+    let private = server_span(backend, &states[1].1).expect("private span");
+    assert_eq!(private.name, "GET /private");
+    assert_eq!(
+        private.attr_str("enduser.id"),
+        Some("us-east-1:3f291106-8703-466b-8f2b-3ecee1ca56ce")
+    );
+    let anonymous = server_span(backend, &states[2].1).expect("403 span");
+    assert_eq!(
+        anonymous.attributes["http.response.status_code"],
+        json!(403)
+    );
+    assert_eq!(anonymous.status_code, 0, "a 4xx is not a server error");
+
+    // Trace context: W3C traceparent continued; X-Ray trace converted (even with Sampled=0).
+    let continued = server_span(backend, &states[4].1).expect("traceparent span");
+    assert_eq!(continued.trace_id, TRACEPARENT_TRACE);
+    assert_eq!(continued.parent_span_id, TRACEPARENT_PARENT);
+    let xray = server_span(backend, &states[5].1).expect("x-ray span");
+    assert_eq!(xray.trace_id, "6745a1b23f1e2d3c4b5a69788796a5b4");
+    assert_eq!(xray.parent_span_id, "1a2b3c4d5e6f7081");
+    let fresh = server_span(backend, &states[0].1).expect("root");
+    assert_ne!(fresh.trace_id, xray.trace_id);
+    let unknown = server_span(backend, &states[6].1).expect("404 span");
+    assert_eq!(unknown.name, "GET");
+    assert!(!unknown.attributes.contains_key("http.route"));
+
+    // Metrics.
+    let points = metric_points(&backend.metrics());
+    let durations: Vec<_> = points
+        .iter()
+        .filter(|p| p.name == "http.server.request.duration")
+        .collect();
+    assert!(
+        durations
+            .iter()
+            .any(|p| p.attributes.get("http.route") == Some(&json!("/")) && p.count >= 1),
+        "{durations:#?}"
+    );
+    assert!(durations.iter().all(|p| p.unit == "s"));
+    let coldstarts = points
+        .iter()
+        .filter(|p| p.name == "faas.coldstarts")
+        .map(|p| p.value)
+        .fold(0.0, f64::max);
+    assert_eq!(coldstarts, 1.0, "cumulative cold starts of one process");
+    assert!(points.iter().any(|p| p.name == "rpc.client.call.duration"
+        && p.attributes.get("rpc.method") == Some(&json!("ListBuckets"))));
+    assert!(
+        points
+            .iter()
+            .any(|p| p.name == "app.s3.buckets.returned" && p.value >= 5.0)
+    );
+
+    // Logs: JSON lines with the request id.
+    let lines = function.stdout();
+    assert!(
+        lines
+            .iter()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&states[2].1) && l.contains("request rejected")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn s3_failure_is_a_json_5xx_with_an_error_span() {
+    let closed = testkit::moto::free_port().expect("port");
+    let function = Function::start(
+        &[],
+        &[("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))],
+    )
+    .await;
+    let id = function.enqueue(event("apigw_v2_root.json"), None).await;
+    let state = function.wait(&id).await;
+    let (status, body, _) = http_response(&state);
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "NetworkError");
+    assert_eq!(body["error"]["requestId"], id.as_str());
+    assert!(
+        !body.to_string().contains("dispatch"),
+        "no internals: {body}"
+    );
+    // The hand-off runs after the response was posted: give it its moment.
+    function
+        .backend
+        .wait_until("the server span", Duration::from_secs(10), |b| {
+            server_span(b, &id).is_some()
+        })
+        .await
+        .expect("server span exported");
+    let span = server_span(&function.backend, &id).expect("server span");
+    assert_eq!(span.status_code, 2, "5xx is an error");
+    let calls: Vec<FlatSpan> = spans(&function.backend.traces())
+        .into_iter()
+        .filter(|s| s.kind == CLIENT && s.trace_id == span.trace_id)
+        .collect();
+    assert!(!calls.is_empty());
+    assert!(calls.iter().all(|c| c.status_code == 2));
+    let errors = function
+        .stdout()
+        .into_iter()
+        .filter(|l| l.contains("S3 call failed"))
+        .count();
+    assert_eq!(errors, 1, "logged once with its cause");
+}
+
+#[tokio::test]
+async fn no_sidecar_listening_still_answers_and_reports_once() {
+    let closed = testkit::moto::free_port().expect("port");
+    let function = Function::start(
+        &["only-bucket"],
+        &[(
+            "OTEL_SIDECAR_ENDPOINT",
+            format!("http://127.0.0.1:{closed}"),
+        )],
+    )
+    .await;
+    for _ in 0..3 {
+        let id = function.enqueue(event("apigw_v2_root.json"), None).await;
+        let (status, body, _) = http_response(&function.wait(&id).await);
+        assert_eq!(status, 200);
+        assert_eq!(body["buckets"], json!(["only-bucket"]));
+    }
+    // The third invocation was answered, so the second hand-off has finished too.
+    let reports = function
+        .stdout()
+        .into_iter()
+        .filter(|l| l.contains("hand-off to the sidecar failed"))
+        .count();
+    assert_eq!(reports, 1, "{:#?}", function.stdout());
+}
+
+#[tokio::test]
+async fn sdk_disabled_exports_nothing() {
+    let function = Function::start(&["b-one"], &[("OTEL_SDK_DISABLED", "true".into())]).await;
+    let id = function.enqueue(event("apigw_v2_root.json"), None).await;
+    let (status, _, _) = http_response(&function.wait(&id).await);
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(function.backend.requests().is_empty());
+}
