@@ -141,8 +141,28 @@ pub fn load(path: &Path) -> Result<Session, SessionError> {
             reason: format!("format version {} (expected {VERSION})", session.version),
         });
     }
+    restrict_permissions(path);
     Ok(session)
 }
+
+/// A session file others can read (copied, restored from a backup…) is made private again.
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "session file was readable by others; setting it to 0600");
+        if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), %error, "could not make the session file private");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}
 
 /// Writes `session` to `path`: a 0600 temporary file in the same directory, then a rename.
 pub fn save(path: &Path, session: &Session) -> Result<(), SessionError> {
@@ -158,6 +178,7 @@ pub fn save(path: &Path, session: &Session) -> Result<(), SessionError> {
         reason: e.to_string(),
     })?;
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp); // left over by a crashed process with the same pid
     let result = write_private(&tmp, &json).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -253,6 +274,18 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(dir_mode & 0o777, 0o700);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            load(&path).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "loading makes a readable file private again"
+            );
         }
         assert!(remove(&path).unwrap());
         assert!(!remove(&path).unwrap());
