@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use testkit::{FakeOtlpBackend, MotoServer};
 
 pub const FUNCTION_NAME: &str = "aws-rust-http-api-dev-api";
@@ -22,12 +22,23 @@ pub struct Function {
     pub moto: Option<MotoServer>,
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
+    spawned_at: SystemTime,
 }
 
 impl Function {
     /// Starts the function with `env` on top of Lambda's variables. Unless `env` says otherwise,
     /// it exports to the fake backend and reads S3 from a fresh moto with `buckets` in it.
     pub async fn start(buckets: &[&str], env: &[(&str, String)]) -> Function {
+        Function::start_with(buckets, env, None).await.0
+    }
+
+    /// Like [`Function::start`]; `first_event` is enqueued before the process is spawned (so its
+    /// start time is the runtime's first `next`), and its request id returned.
+    pub async fn start_with(
+        buckets: &[&str],
+        env: &[(&str, String)],
+        first_event: Option<Value>,
+    ) -> (Function, Option<String>) {
         let backend = FakeOtlpBackend::start().await.expect("fake OTLP backend");
         let moto = MotoServer::start().expect("moto");
         create_buckets(&moto.endpoint(), buckets).await;
@@ -40,6 +51,10 @@ impl Function {
             .build()
             .await
             .expect("simulator");
+        let first_id = match first_event {
+            Some(event) => Some(simulator.enqueue(Invocation::new(event, 10_000)).await),
+            None => None,
+        };
         let binary = testkit::release_binary("bootstrap").expect("bootstrap binary");
         let mut command = Command::new(binary);
         command
@@ -56,6 +71,8 @@ impl Function {
         for (key, value) in env {
             command.env(key, value);
         }
+        let echo = std::env::var_os("QUIET_FUNCTION_LOGS").is_none();
+        let spawned_at = SystemTime::now();
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -66,18 +83,41 @@ impl Function {
             let lines = stdout.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    eprintln!("[bootstrap] {line}");
+                    if echo {
+                        eprintln!("[bootstrap] {line}");
+                    }
                     lines.lock().expect("stdout lock").push(line);
                 }
             });
         }
-        Function {
+        let function = Function {
             simulator,
             backend,
             moto: Some(moto),
             child,
             stdout,
-        }
+            spawned_at,
+        };
+        (function, first_id)
+    }
+
+    /// When the process was spawned.
+    pub fn spawned_at(&self) -> SystemTime {
+        self.spawned_at
+    }
+
+    /// Peak resident set size of the process so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kb(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse().ok())
+            })
+            .unwrap_or(0)
     }
 
     /// Enqueues an event (with an X-Ray trace header of our choosing, if given).
