@@ -1,6 +1,5 @@
 //! `aws-rust-http-api`: argument parsing, logging and exit codes; the work is in the library.
 
-use anyhow::Context as _;
 use clap::Parser;
 use client::cli::{Cli, Command};
 use client::cognito::AuthMethod;
@@ -21,7 +20,8 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Our error messages already include their causes: print the top level only.
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }
@@ -84,7 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 include,
                 pretty,
             };
-            let status = commands::call(&ctx, args, &mut out).await.context("call")?;
+            let status = commands::call(&ctx, args, &mut out).await?;
             if status >= 400 {
                 eprintln!("error: the API answered HTTP {status}");
                 return Ok(ExitCode::from(EXIT_HTTP_ERROR));
