@@ -151,6 +151,17 @@ def test_dashboard_metric_names_follow_the_prometheus_translation_of_what_the_fu
         assert prometheus_name in used, prometheus_name
 
 
+def test_dashboard_sidecar_metric_names_match_what_the_sidecar_emits(repo, dashboard):
+    """otel_sidecar.* (extension/src/pipeline/stats.rs: counters in {item}, histograms in ms), as Prometheus names them."""
+    source = (repo / "extension/src/pipeline/stats.rs").read_text()
+    emitted = {name.replace(".", "_") for name in re.findall(r'"(otel_sidecar\.[a-z_.]+)"', source)}
+    used = set(re.findall(r"\botel_sidecar_[a-z_]+", " ".join(exprs(dashboard))))
+    assert used, "the dashboard shows the sidecar's own health"
+    for prometheus_name in used:
+        base = re.sub(r"(_milliseconds_bucket|_total)$", "", prometheus_name)
+        assert base in emitted, f"{prometheus_name}: the sidecar emits no such metric ({sorted(emitted)})"
+
+
 # --- example events --------------------------------------------------------------------------------------------------
 
 
