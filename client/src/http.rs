@@ -38,16 +38,7 @@ pub async fn send(
         url: url.to_string(),
         message,
     };
-    let chain = |e: reqwest::Error| {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        message
-    };
+    let chain = |e: reqwest::Error| crate::aws::cause_chain(&e);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))

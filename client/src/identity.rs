@@ -45,7 +45,7 @@ fn map_error<E, R>(
 ) -> IdentityError
 where
     E: aws_sdk_cognitoidentity::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let message = describe(err);
     match err.as_service_error().and_then(|e| e.code()) {

@@ -61,7 +61,7 @@ pub(super) fn auth_error<E, R>(
 ) -> CognitoError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match err.as_service_error().and_then(|e| e.code()) {
         Some("NotAuthorizedException" | "UserNotFoundException") => {
