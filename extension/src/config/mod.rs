@@ -171,7 +171,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             http_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4318))),
-            grpc_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),
+            // Only when the receiver is built in (cargo feature `grpc`).
+            grpc_receiver: cfg!(feature = "grpc").then(|| SocketAddr::from(([127, 0, 0, 1], 4317))),
             exporter: None,
             console: true,
             flush: FlushConfig {

@@ -81,9 +81,10 @@ pub struct Sandbox {
     freeze: bool,
 }
 
-/// The sidecar binary: the release build `./scripts/test` made, else the one cargo built for this test.
+/// The sidecar binary: the release build `./scripts/test` made, else the one cargo built for this test
+/// (always the latter when testing the `grpc` feature, which the default release build leaves out).
 pub fn sidecar_binary() -> PathBuf {
-    if std::env::var_os("AWS_RUST_HTTP_API_RELEASE_DIR").is_some() {
+    if std::env::var_os("AWS_RUST_HTTP_API_RELEASE_DIR").is_some() && !cfg!(feature = "grpc") {
         testkit::release_binary("otel-sidecar").unwrap_or_else(|e| panic!("{e}"))
     } else {
         PathBuf::from(env!("CARGO_BIN_EXE_otel-sidecar"))

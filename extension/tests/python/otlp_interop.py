@@ -1,6 +1,6 @@
 """Sends telemetry to the sidecar with the OpenTelemetry Python SDK's own OTLP exporters (HTTP and gRPC).
 
-Plays the function's part for one invocation: a span over gRPC, then metrics and a span tree over
+Plays the function's part for one invocation: a span over gRPC (if --grpc is given), then metrics and a span tree over
 OTLP/HTTP protobuf (gzip), whose SERVER root span carries faas.invocation_id and ends last. Exits non-zero
 if any exporter reports a failure.
 """
@@ -41,16 +41,18 @@ class Checked(SpanExporter):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", required=True, help="base URL, e.g. http://127.0.0.1:4318")
-    parser.add_argument("--grpc", required=True, help="host:port, e.g. 127.0.0.1:4317")
+    parser.add_argument("--grpc", help="host:port, e.g. 127.0.0.1:4317 (omit when the sidecar has no gRPC receiver)")
     parser.add_argument("--invocation-id", required=True)
     args = parser.parse_args()
     resource = Resource.create({"service.name": "python-interop"})
 
-    grpc = TracerProvider(resource=resource)
-    grpc.add_span_processor(SimpleSpanProcessor(Checked("grpc", GrpcSpanExporter(endpoint=args.grpc, insecure=True, timeout=10))))
-    with grpc.get_tracer("interop").start_as_current_span("py-grpc-span"):
-        pass
-    grpc.shutdown()
+    if args.grpc:
+        grpc = TracerProvider(resource=resource)
+        exporter = GrpcSpanExporter(endpoint=args.grpc, insecure=True, timeout=10)
+        grpc.add_span_processor(SimpleSpanProcessor(Checked("grpc", exporter)))
+        with grpc.get_tracer("interop").start_as_current_span("py-grpc-span"):
+            pass
+        grpc.shutdown()
 
     metric_exporter = OTLPMetricExporter(endpoint=f"{args.http}/v1/metrics", compression=Compression.Gzip, timeout=10)
     reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=3_600_000)
