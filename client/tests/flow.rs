@@ -261,6 +261,39 @@ fn signup_confirm_login_call_refresh_logout() {
     assert_eq!(post.header("content-type"), Some("application/json"));
     assert_signature_verifies(&post, &host);
 
+    // A body from a file and an extra header: both sent and signed.
+    let body_file = dir.path().join("body.txt");
+    std::fs::write(&body_file, "plain text ✓").unwrap();
+    let data = format!("@{}", body_file.display());
+    let out = run(
+        cli()
+            .args([
+                "call",
+                "put",
+                "/private/notes/1",
+                "-H",
+                "Content-Type: text/plain",
+                "-H",
+                "X-Trace-Note: first",
+            ])
+            .args(["--data", &data]),
+        "",
+    );
+    keep(&out);
+    assert_ok(&out, "call PUT --data @file");
+    let put = api.requests().pop().expect("request received");
+    assert_eq!(put.method, "PUT");
+    assert_eq!(put.body, "plain text ✓".as_bytes());
+    assert_eq!(put.header("content-type"), Some("text/plain"));
+    let authorization = put.header("authorization").unwrap_or_default();
+    assert!(
+        authorization.contains(
+            "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-trace-note,"
+        ),
+        "{authorization}"
+    );
+    assert_signature_verifies(&put, &host);
+
     // 403: non-zero exit and an explanation.
     let out = run(cli().args(["call", "/forbidden"]), "");
     keep(&out);
