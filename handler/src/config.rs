@@ -31,8 +31,11 @@ pub struct TelemetrySettings {
     pub endpoint: String,
     /// `OTEL_SIDECAR_TIMEOUT_MS`: deadline of one hand-off request.
     pub timeout: Duration,
-    /// `OTEL_SERVICE_NAME`, else the function name.
-    pub service_name: String,
+    /// `OTEL_SERVICE_NAME`, when set: it wins over a `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, which wins over the function name.
+    pub service_name: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_NAME`: the service name of last resort.
+    pub function_name: Option<String>,
 }
 
 /// Log format and level.
@@ -115,10 +118,8 @@ impl Settings {
                     expected: "a positive number of milliseconds",
                 })?,
         };
-        let service_name = lookup("OTEL_SERVICE_NAME")
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| lookup("AWS_LAMBDA_FUNCTION_NAME"))
-            .unwrap_or_else(|| "aws-rust-http-api".to_string());
+        let service_name = lookup("OTEL_SERVICE_NAME").filter(|v| !v.trim().is_empty());
+        let function_name = lookup("AWS_LAMBDA_FUNCTION_NAME").filter(|v| !v.trim().is_empty());
         let json = lookup("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
         let filter = match lookup("AWS_LAMBDA_LOG_LEVEL") {
             Some(level) => lambda_level_filter(&level).ok_or(ConfigError {
@@ -135,6 +136,7 @@ impl Settings {
                 endpoint,
                 timeout,
                 service_name,
+                function_name,
             },
             log: LogSettings { json, filter },
         })
@@ -174,7 +176,11 @@ mod tests {
         assert!(s.telemetry.enabled);
         assert_eq!(s.telemetry.endpoint, "http://127.0.0.1:4318");
         assert_eq!(s.telemetry.timeout, Duration::from_millis(500));
-        assert_eq!(s.telemetry.service_name, "aws-rust-http-api-dev-api");
+        assert_eq!(s.telemetry.service_name, None);
+        assert_eq!(
+            s.telemetry.function_name.as_deref(),
+            Some("aws-rust-http-api-dev-api")
+        );
         assert!(!s.log.json);
         assert_eq!(s.log.filter, "info");
     }

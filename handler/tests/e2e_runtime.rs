@@ -313,3 +313,36 @@ async fn sdk_disabled_exports_nothing() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(function.backend.requests().is_empty());
 }
+
+#[tokio::test]
+async fn service_name_and_resource_attributes_from_the_environment() {
+    let function = Function::start(
+        &["b-one"],
+        &[
+            ("OTEL_SERVICE_NAME", "aws-rust-http-api".into()),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=dev,service.name=overridden,cloud.region=xx".into(),
+            ),
+        ],
+    )
+    .await;
+    let id = function.enqueue(event("apigw_v2_root.json"), None).await;
+    let _ = function.wait(&id).await;
+    function
+        .backend
+        .wait_until("the server span", Duration::from_secs(10), |b| {
+            server_span(b, &id).is_some()
+        })
+        .await
+        .expect("server span exported");
+    let span = server_span(&function.backend, &id).expect("server span");
+    assert_eq!(span.resource["service.name"], json!("aws-rust-http-api"));
+    assert_eq!(span.resource["deployment.environment.name"], json!("dev"));
+    assert_eq!(
+        span.resource["cloud.region"],
+        json!("xx"),
+        "user attributes win"
+    );
+    assert_eq!(span.resource["faas.name"], json!(FUNCTION_NAME));
+}

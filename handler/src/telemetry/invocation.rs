@@ -121,6 +121,12 @@ fn invocation_span(
         Some(route) => format!("{method} {route}"),
         None => method.to_string(),
     };
+    // API Gateway and function URLs are HTTPS only; an ALB says what the client used.
+    let scheme = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("https");
     let user_agent = request
         .headers()
         .get(USER_AGENT)
@@ -137,7 +143,7 @@ fn invocation_span(
         http.request.method = %method,
         http.route = Empty,
         url.path = %request_path(request),
-        url.scheme = "https",
+        url.scheme = %scheme,
         user_agent.original = %user_agent,
         http.response.status_code = Empty,
         error.type = Empty,

@@ -56,7 +56,10 @@ impl Telemetry {
         if !settings.enabled {
             return Ok(Telemetry::disabled());
         }
-        let resource = resource::detect(&settings.service_name);
+        let resource = resource::detect(
+            settings.service_name.as_deref(),
+            settings.function_name.as_deref(),
+        );
         let span_exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
