@@ -265,3 +265,13 @@ fn a_valid_receivers_section_survives_an_invalid_file() {
     let loaded = load("receivers:\n  otlp_http: { endpoint: nowhere }\n", &[]);
     assert_eq!(loaded.config.http_receiver, Config::default().http_receiver);
 }
+
+#[test]
+fn the_shipped_otel_config_yaml_is_valid_and_spells_out_the_defaults() {
+    let text = include_str!("../../../otel-config.yaml");
+    let loaded = load(text, &[]);
+    assert_eq!(loaded.error, None);
+    let mut expected = Config::default();
+    expected.grpc_receiver = loaded.config.grpc_receiver; // depends on the `grpc` feature
+    assert_eq!(loaded.config, expected);
+}

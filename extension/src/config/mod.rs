@@ -2,8 +2,11 @@
 //! validated into the typed [`Config`] the rest of the sidecar uses.
 //!
 //! Loading never fails: an unreadable or invalid file is reported as a [`ConfigError`] naming the key and
-//! the reason, and the sidecar then runs on the built-in defaults (console exporter) so the function keeps
-//! working. A bad `OTEL_*` variable is ignored on its own, with a warning naming it.
+//! the reason, and the sidecar then runs on the built-in defaults (console exporter, nothing sent over the
+//! network) so the function keeps working; only a `receivers` section that is valid on its own is kept,
+//! so the function's exporter still reaches the sidecar. A half-applied file could send data to the wrong
+//! place or without its auth header, so nothing else of it is used. A bad `OTEL_*` variable is ignored on
+//! its own, with a warning naming it.
 
 mod build;
 mod env;

@@ -2,7 +2,6 @@
 //! response, sends OTLP/HTTP protobuf to the sidecar exactly as the handler contract says: `/v1/metrics`,
 //! then `/v1/traces` with a SERVER root span carrying `faas.invocation_id`, ending last.
 
-use super::Work;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -15,6 +14,27 @@ use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What the function does in one invocation (sent as the event payload).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Work {
+    /// Child spans besides the root span.
+    pub spans: usize,
+    /// Export at all.
+    pub export: bool,
+    /// Also send a malformed and an oversized request before the real ones.
+    pub bad_requests: bool,
+}
+
+impl Default for Work {
+    fn default() -> Self {
+        Self {
+            spans: 3,
+            export: true,
+            bad_requests: false,
+        }
+    }
+}
 
 /// Statuses the sidecar answered to the deliberately bad requests.
 pub type BadStatuses = Arc<Mutex<Vec<u16>>>;

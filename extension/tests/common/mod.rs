@@ -16,6 +16,8 @@
 
 pub mod function;
 
+pub use function::Work;
+
 use lambda_simulator::{
     FreezeMode, InvocationBuilder, InvocationStatus, ShutdownReason, Simulator,
 };
@@ -44,27 +46,6 @@ impl Default for Options {
             freeze: true,
             backend: true,
             env: Vec::new(),
-        }
-    }
-}
-
-/// What the function does in one invocation (sent as the event payload).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Work {
-    /// Child spans besides the root span.
-    pub spans: usize,
-    /// Export at all.
-    pub export: bool,
-    /// Also send a malformed and an oversized request before the real ones.
-    pub bad_requests: bool,
-}
-
-impl Default for Work {
-    fn default() -> Self {
-        Self {
-            spans: 3,
-            export: true,
-            bad_requests: false,
         }
     }
 }
