@@ -88,6 +88,7 @@ pub async fn run(
         }
     };
     tokio::select! {
+        biased;
         // The controller returns after SHUTDOWN: exit without polling `next` again.
         () = controller_task => Ok(()),
         result = registered.run() => result.map_err(|e| LambdaError::Loop(e.to_string())),
