@@ -10,6 +10,7 @@
 
 mod build;
 mod env;
+mod exporter;
 pub mod file;
 
 pub use build::{Loaded, load, load_from_str};

@@ -1,0 +1,247 @@
+//! The `exporter` section plus the standard `OTEL_EXPORTER_OTLP_*` variables, validated: endpoints per
+//! signal (ignoring a variable that points back at our own receiver), headers, compression, timeout, retry.
+
+use super::build::millis;
+use super::env::{EnvLookup, parse_key_value_list, substitute};
+use super::file::ExporterSection;
+use super::{ConfigError, ExporterConfig, Headers, RetryConfig};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where a setting came from: the file is the user's explicit intent, a variable may be meant for the function.
+#[derive(Clone, Copy, PartialEq)]
+enum Origin {
+    File,
+    Env,
+}
+
+pub(super) fn exporter(
+    section: Option<&ExporterSection>,
+    env: EnvLookup<'_>,
+    warnings: &mut Vec<String>,
+    receivers: [Option<SocketAddr>; 2],
+) -> Result<Option<ExporterConfig>, ConfigError> {
+    let empty = ExporterSection::default();
+    let section = section.unwrap_or(&empty);
+    let file_string = |value: &Option<String>, key: &str| -> Result<Option<String>, ConfigError> {
+        value
+            .as_deref()
+            .map(|v| substitute(key, v, env))
+            .transpose()
+            .map(|v| v.filter(|s| !s.is_empty()))
+    };
+    let env_string = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+    if let Some(protocol) = file_string(&section.protocol, "exporter.protocol")?
+        && protocol != "http/protobuf"
+    {
+        return Err(ConfigError::invalid(
+            "exporter.protocol",
+            format!("`{protocol}` is not supported; use http/protobuf"),
+        ));
+    }
+
+    // Base endpoint: the variable wins over the file, unless it points back at our own receiver (it is then
+    // the function's setting, meant to reach this sidecar).
+    let mut base = file_string(&section.endpoint, "exporter.endpoint")?
+        .map(|u| (u, Origin::File, "exporter.endpoint"));
+    if let Some(url) = env_string("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        base = Some((url, Origin::Env, "OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
+    let signal = |file_value: &Option<String>,
+                  file_key: &'static str,
+                  var: &'static str,
+                  path: &str|
+     -> Result<Option<(String, Origin, &'static str)>, ConfigError> {
+        if let Some(url) = env_string(var) {
+            return Ok(Some((url, Origin::Env, var)));
+        }
+        if let Some(url) = file_string(file_value, file_key)? {
+            return Ok(Some((url, Origin::File, file_key)));
+        }
+        Ok(base.as_ref().map(|(url, origin, key)| {
+            (
+                format!("{}/{path}", url.trim_end_matches('/')),
+                *origin,
+                *key,
+            )
+        }))
+    };
+    let traces = signal(
+        &section.traces_endpoint,
+        "exporter.traces_endpoint",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "v1/traces",
+    )?;
+    let metrics = signal(
+        &section.metrics_endpoint,
+        "exporter.metrics_endpoint",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "v1/metrics",
+    )?;
+    let logs = signal(
+        &section.logs_endpoint,
+        "exporter.logs_endpoint",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "v1/logs",
+    )?;
+
+    let mut urls = Vec::new();
+    for resolved in [traces, metrics, logs] {
+        let Some((url, origin, key)) = resolved else {
+            urls.push(None);
+            continue;
+        };
+        match check_url(&url, receivers) {
+            Ok(()) => urls.push(Some(url)),
+            Err(reason) if origin == Origin::Env => {
+                warnings.push(format!("{key} ignored: {reason}"));
+                urls.push(None);
+            }
+            Err(reason) => return Err(ConfigError::invalid(key, reason)),
+        }
+    }
+    let (Some(traces_url), Some(metrics_url), Some(logs_url)) =
+        (urls[0].take(), urls[1].take(), urls[2].take())
+    else {
+        if urls.iter().any(Option::is_some) || section.traces_endpoint.is_some() {
+            warnings.push("exporter: endpoints must be given for all signals (or a base endpoint); exporting to the console only".to_owned());
+        }
+        return Ok(None);
+    };
+
+    let mut headers = Vec::new();
+    for (name, value) in section.headers.iter().flatten() {
+        let key = format!("exporter.headers.{name}");
+        let value = substitute(&key, value, env)?;
+        check_header(name, &value).map_err(|reason| ConfigError::invalid(&key, reason))?;
+        headers.push((name.to_ascii_lowercase(), value));
+    }
+    if let Some(raw) = env("OTEL_EXPORTER_OTLP_HEADERS") {
+        match parse_key_value_list(&raw) {
+            Ok(entries) => {
+                for (name, value) in entries {
+                    match check_header(&name, &value) {
+                        Ok(()) => {
+                            let name = name.to_ascii_lowercase();
+                            headers.retain(|(existing, _)| *existing != name);
+                            headers.push((name, value));
+                        }
+                        Err(reason) => warnings.push(format!(
+                            "OTEL_EXPORTER_OTLP_HEADERS entry `{name}` ignored: {reason}"
+                        )),
+                    }
+                }
+            }
+            Err(reason) => warnings.push(format!("OTEL_EXPORTER_OTLP_HEADERS ignored: {reason}")),
+        }
+    }
+
+    let mut gzip = match file_string(&section.compression, "exporter.compression")?.as_deref() {
+        None | Some("gzip") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "exporter.compression",
+                format!("`{other}` is not gzip or none"),
+            ));
+        }
+    };
+    match env_string("OTEL_EXPORTER_OTLP_COMPRESSION").as_deref() {
+        None => {}
+        Some("gzip") => gzip = true,
+        Some("none") => gzip = false,
+        Some(other) => warnings.push(format!(
+            "OTEL_EXPORTER_OTLP_COMPRESSION ignored: `{other}` is not gzip or none"
+        )),
+    }
+
+    let mut timeout = millis(
+        section.timeout_ms,
+        "exporter.timeout_ms",
+        1,
+        Duration::from_secs(10),
+    )?;
+    if let Some(raw) = env_string("OTEL_EXPORTER_OTLP_TIMEOUT") {
+        match raw.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => timeout = Duration::from_millis(ms),
+            _ => warnings.push(format!("OTEL_EXPORTER_OTLP_TIMEOUT ignored: `{raw}` is not a positive number of milliseconds")),
+        }
+    }
+
+    let retry_section = section.retry.as_ref();
+    let max_attempts = match retry_section.and_then(|r| r.max_attempts) {
+        None => 5,
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "exporter.retry.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        Some(n) => n,
+    };
+    let initial_backoff = millis(
+        retry_section.and_then(|r| r.initial_backoff_ms),
+        "exporter.retry.initial_backoff_ms",
+        1,
+        Duration::from_millis(100),
+    )?;
+    let max_backoff = millis(
+        retry_section.and_then(|r| r.max_backoff_ms),
+        "exporter.retry.max_backoff_ms",
+        1,
+        Duration::from_secs(5),
+    )?;
+    if max_backoff < initial_backoff {
+        return Err(ConfigError::invalid(
+            "exporter.retry.max_backoff_ms",
+            "must not be below initial_backoff_ms",
+        ));
+    }
+
+    Ok(Some(ExporterConfig {
+        traces_url,
+        metrics_url,
+        logs_url,
+        headers: Headers(headers),
+        gzip,
+        timeout,
+        retry: RetryConfig {
+            max_attempts,
+            initial_backoff,
+            max_backoff,
+        },
+    }))
+}
+
+fn check_url(url: &str, receivers: [Option<SocketAddr>; 2]) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("`{url}` must start with http:// or https://"));
+    }
+    let loopback = matches!(
+        parsed.host_str(),
+        Some("localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0")
+    );
+    let port = parsed.port_or_known_default();
+    if loopback
+        && receivers
+            .iter()
+            .flatten()
+            .any(|addr| Some(addr.port()) == port)
+    {
+        return Err(format!(
+            "`{url}` is this sidecar's own receiver (that setting is for the function)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("`{name}` is not a valid HTTP header name"))?;
+    // The value is never echoed: it is usually a secret.
+    http::HeaderValue::from_str(value)
+        .map_err(|_| "the value contains characters not allowed in an HTTP header".to_owned())?;
+    Ok(())
+}
