@@ -18,9 +18,11 @@ pub mod propagation;
 pub mod resource;
 
 use crate::config::TelemetrySettings;
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_http::HttpClient;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -39,6 +41,8 @@ pub enum TelemetryError {
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    #[error("building the HTTP client for the hand-off: {0}")]
+    HttpClient(String),
     #[error("installing the tracing subscriber: {0}")]
     Subscriber(String),
 }
@@ -51,17 +55,26 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Builds the exporters and providers. No network I/O happens here.
+    /// Builds the exporters and providers. No network I/O happens here. Call it outside the async
+    /// runtime: the blocking HTTP client runs its own.
     pub fn new(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
         if !settings.enabled {
             return Ok(Telemetry::disabled());
         }
+        // One HTTP client (and its one background thread) for both exporters.
+        let http_client: Arc<dyn HttpClient> = Arc::new(
+            reqwest::blocking::Client::builder()
+                .timeout(settings.timeout)
+                .build()
+                .map_err(|e| TelemetryError::HttpClient(e.to_string()))?,
+        );
         let resource = resource::detect(
             settings.service_name.as_deref(),
             settings.function_name.as_deref(),
         );
         let span_exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_shared_http_client(http_client.clone())
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(format!("{}/v1/traces", settings.endpoint))
             .with_timeout(settings.timeout)
@@ -72,6 +85,7 @@ impl Telemetry {
             })?;
         let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
             .with_http()
+            .with_shared_http_client(http_client)
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(format!("{}/v1/metrics", settings.endpoint))
             .with_timeout(settings.timeout)
