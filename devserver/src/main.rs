@@ -25,15 +25,16 @@ async fn main() -> anyhow::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let invoker = Invoker::start(args.sandbox())
+        .await
+        .context("the function's execution environment did not start")?;
+    // Bound once the environment is ready: an open port means "ready" to scripts/dev.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set DEVSERVER_LISTEN)", args.listen))?;
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
-    let invoker = Invoker::start(args.sandbox())
-        .await
-        .context("the function's execution environment did not start")?;
     let app = gateway::router(Arc::new(Gateway {
         invoker: invoker.clone(),
         account_id: args.account_id.clone(),
