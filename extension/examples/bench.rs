@@ -25,7 +25,38 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-type Stamps = Arc<Mutex<Vec<Instant>>>;
+/// Arrival times of the extension's `next` calls, with a wake-up on each.
+#[derive(Default)]
+struct StampLog {
+    times: Mutex<Vec<Instant>>,
+    arrived: tokio::sync::Notify,
+}
+
+type Stamps = Arc<StampLog>;
+
+impl StampLog {
+    fn push(&self, at: Instant) {
+        self.times.lock().unwrap().push(at);
+        self.arrived.notify_waiters();
+    }
+
+    fn len(&self) -> usize {
+        self.times.lock().unwrap().len()
+    }
+
+    /// Waits for stamp number `index`.
+    async fn wait_for(&self, index: usize) -> Instant {
+        loop {
+            let notified = self.arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(at) = self.times.lock().unwrap().get(index) {
+                return *at;
+            }
+            notified.await;
+        }
+    }
+}
 
 struct Sidecar {
     child: Child,
@@ -110,7 +141,7 @@ async fn proxy(upstream: String, nexts: Stamps) -> String {
         request: Request,
     ) -> Response {
         if request.uri().path().ends_with("/extension/event/next") {
-            nexts.lock().unwrap().push(Instant::now());
+            nexts.push(Instant::now());
         }
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX)
@@ -160,7 +191,7 @@ async fn invocations(sidecar: &mut Sidecar, count: usize, work: &Work) -> Vec<Du
     });
     let mut overheads = Vec::with_capacity(count);
     for _ in 0..count {
-        let before = sidecar.nexts.lock().unwrap().len();
+        let before = sidecar.nexts.len();
         let invocation = InvocationBuilder::new()
             .payload(serde_json::json!(work))
             .timeout_ms(60_000)
@@ -168,13 +199,9 @@ async fn invocations(sidecar: &mut Sidecar, count: usize, work: &Work) -> Vec<Du
             .expect("invocation");
         let id = sidecar.simulator.enqueue(invocation).await;
         let done = function.wait_done(&id).await;
-        let next = loop {
-            let stamps = sidecar.nexts.lock().unwrap().clone();
-            if let Some(at) = stamps[before..].iter().find(|t| **t >= done) {
-                break *at;
-            }
-            tokio::task::yield_now().await;
-        };
+        // stamps[before - 1] is the long-poll that delivered this INVOKE; stamps[before] is the extension
+        // saying it is done with it (a trivial extension says so before the function even finishes: 0).
+        let next = sidecar.nexts.wait_for(before).await;
         overheads.push(next.saturating_duration_since(done));
     }
     overheads

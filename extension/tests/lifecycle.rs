@@ -138,3 +138,59 @@ async fn shutdown_right_after_an_invocation_delivers_its_data() {
         finished.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_exports_nothing_stalls_the_sidecar_at_most_once() {
+    let timeout = std::time::Duration::from_millis(1500);
+    let config = format!(
+        "flush: {{ mode: end, completion_timeout_ms: {} }}\n",
+        timeout.as_millis()
+    );
+    // No freezing here: once the sidecar stops waiting, it calls `next` before the function is done, and
+    // lambda-simulator would SIGSTOP it then (Lambda waits for the runtime's `next` too), leaving the
+    // function's later exports hanging on a stopped receiver.
+    let sandbox = Sandbox::start(Options {
+        config,
+        freeze: false,
+        ..Options::default()
+    })
+    .await;
+    let silent = Work {
+        export: false,
+        ..Work::default()
+    };
+    let (_, first) = sandbox.invoke(&silent).await;
+    let (_, second) = sandbox.invoke(&silent).await;
+    let (_, third) = sandbox.invoke(&silent).await;
+    // The first invocation waits for a root span that never comes (bounded); after that the sidecar
+    // knows better. Margins are wide: the bug this catches is paying the full timeout every time.
+    assert!(
+        first + std::time::Duration::from_millis(300) >= timeout,
+        "first wait {first:?}"
+    );
+    assert!(
+        second < timeout / 2 && third < timeout / 2,
+        "later waits {second:?}, {third:?}"
+    );
+    // Exporting again turns waiting back on, and the data is delivered.
+    let (id, _) = sandbox.invoke(&Work::default()).await;
+    let (id2, _) = sandbox.invoke(&Work::default()).await;
+    let finished = sandbox.shutdown().await;
+    assert!(
+        finished.stderr.contains("no longer waiting"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        finished.stderr.contains("sends root spans again"),
+        "{}",
+        finished.stderr
+    );
+    let counts = finished.span_counts();
+    for name in expected_spans(&id, &Work::default())
+        .iter()
+        .chain(&expected_spans(&id2, &Work::default()))
+    {
+        assert_eq!(counts.get(name), Some(&1), "{name}");
+    }
+}

@@ -9,6 +9,7 @@ pub mod retry;
 use crate::pipeline::resource::Enricher;
 use crate::pipeline::stats::Stats;
 use crate::pipeline::{Entry, Payload, Signal};
+use bytes::{Bytes, BytesMut};
 use otlp::{OtlpExporter, SendOutcome};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -51,12 +52,12 @@ impl Exporters {
         deadline: Option<Instant>,
     ) -> Vec<Entry> {
         if self.console {
-            let fresh: Vec<&Payload> = entries
+            let fresh: Vec<Payload> = entries
                 .iter()
                 .filter(|e| !e.printed)
-                .map(|e| &e.payload)
+                .filter_map(|e| e.decode().ok())
                 .collect();
-            console::print(&fresh);
+            console::print(&fresh.iter().collect::<Vec<_>>());
             entries.iter_mut().for_each(|e| e.printed = true);
         }
         let Some(otlp) = &self.otlp else {
@@ -64,7 +65,7 @@ impl Exporters {
         };
         let mut per_signal: [Vec<Entry>; 3] = Default::default();
         for entry in entries {
-            per_signal[entry.payload.signal().index()].push(entry);
+            per_signal[entry.signal.index()].push(entry);
         }
         let [traces, metrics, logs] = per_signal;
         let (kept_metrics, kept_traces, kept_logs) = tokio::join!(
@@ -87,18 +88,27 @@ impl Exporters {
         deadline: Option<Instant>,
     ) -> Vec<Entry> {
         let mut kept = Vec::new();
-        for mut chunk in chunks(entries, self.max_request_bytes) {
+        for chunk in chunks(entries, self.max_request_bytes.min(CHUNK_BYTES)) {
             if !kept.is_empty() {
                 // The backend just failed for this signal: keep the rest without hammering it.
                 kept.push(chunk);
                 continue;
             }
-            enricher.apply(&mut chunk.payload);
-            let items = chunk.payload.item_count();
-            match otlp
-                .send(signal, chunk.payload.encode_request(), deadline)
-                .await
-            {
+            let items = chunk.items;
+            // Decoded only for the time of one request, to merge in the resource attributes.
+            let mut payload = match chunk.decode() {
+                Ok(payload) => payload,
+                Err(error) => {
+                    // Cannot happen for data we validated on receipt; never send what we cannot read.
+                    tracing::error!(message = "buffered telemetry unreadable; dropped", signal = signal.as_str(), items, %error);
+                    self.stats.record_rejected(signal, items);
+                    continue;
+                }
+            };
+            enricher.apply(&mut payload);
+            let body = payload.encode_request();
+            drop(payload);
+            match otlp.send(signal, body.clone(), deadline).await {
                 SendOutcome::Delivered { rejected } => {
                     if rejected > 0 {
                         self.stats.record_rejected(signal, rejected);
@@ -110,8 +120,9 @@ impl Exporters {
                 }
                 SendOutcome::Retryable(reason) => {
                     tracing::warn!(message = "export failed; telemetry kept for a later flush", signal = signal.as_str(), items, reason = %reason);
-                    chunk.bytes = chunk.payload.encoded_len();
-                    kept.push(chunk);
+                    let mut kept_entry = Entry::encoded(signal, Bytes::from(body), items);
+                    kept_entry.printed = true;
+                    kept.push(kept_entry);
                 }
             }
         }
@@ -119,22 +130,36 @@ impl Exporters {
     }
 }
 
-/// Merges consecutive entries (one signal) into entries of about `max_bytes` at most.
+/// Largest merged request: bounds the transient memory of decoding one chunk for enrichment.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Merges consecutive entries (one signal) into entries of about `max_bytes` at most. Encoded requests of
+/// one type concatenate into a valid request holding all their resources (protobuf repeated fields).
 fn chunks(entries: Vec<Entry>, max_bytes: usize) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
+    let mut out: Vec<(Signal, BytesMut, u64, bool)> = Vec::new();
     for entry in entries {
         match out.last_mut() {
-            Some(last) if last.bytes + entry.bytes <= max_bytes => {
-                last.bytes += entry.bytes;
-                last.printed &= entry.printed;
-                if let Err(payload) = last.payload.append(entry.payload) {
-                    out.push(Entry::new(payload));
-                }
+            Some((signal, body, items, printed))
+                if *signal == entry.signal && body.len() + entry.bytes <= max_bytes =>
+            {
+                body.extend_from_slice(&entry.body);
+                *items += entry.items;
+                *printed &= entry.printed;
             }
-            _ => out.push(entry),
+            _ => out.push((
+                entry.signal,
+                BytesMut::from(&entry.body[..]),
+                entry.items,
+                entry.printed,
+            )),
         }
     }
-    out
+    out.into_iter()
+        .map(|(signal, body, items, printed)| Entry {
+            printed,
+            ..Entry::encoded(signal, body.freeze(), items)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -143,7 +168,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     fn entry(name_len: usize) -> Entry {
-        Entry::new(Payload::Traces(vec![ResourceSpans {
+        Entry::new(&Payload::Traces(vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: vec![Span {
                     name: "x".repeat(name_len),
@@ -161,9 +186,13 @@ mod tests {
         let merged = chunks((0..5).map(|_| entry(100)).collect(), one * 2);
         assert_eq!(merged.len(), 3);
         assert_eq!(
-            merged.iter().map(|e| e.payload.item_count()).sum::<u64>(),
+            merged
+                .iter()
+                .map(|e| e.decode().unwrap().item_count())
+                .sum::<u64>(),
             5
         );
-        assert_eq!(merged[0].bytes, merged[0].payload.encoded_len());
+        assert_eq!(merged[0].bytes, merged[0].decode().unwrap().encoded_len());
+        assert_eq!(merged.iter().map(|e| e.items).sum::<u64>(), 5);
     }
 }

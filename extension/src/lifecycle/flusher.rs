@@ -68,7 +68,7 @@ impl Flusher {
         if self.exporters.is_remote()
             && let Some(report) = self.stats.take_report(self.enricher.attributes())
         {
-            let mut entry = Entry::new(report);
+            let mut entry = Entry::new(&report);
             entry.printed = true; // the sidecar's own metrics are not worth a console line each time
             entries.push(entry);
         }

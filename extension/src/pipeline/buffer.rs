@@ -1,11 +1,13 @@
 //! The bounded buffer between receivers and exporters.
 //!
-//! Memory is bounded by the encoded size of what is held. When a push would exceed the cap, the oldest
+//! Entries hold the *encoded* protobuf request (what was received, or its re-encoding for JSON and gRPC),
+//! not decoded structs, which take several times more memory; so the cap really bounds memory. When a push would exceed the cap, the oldest
 //! entries are evicted until it fits; every evicted span, data point and log record is counted per signal
 //! (the counts are exported as `otel_sidecar.dropped` and logged at the next flush). Data handed back after
 //! a failed export goes to the front (it is the oldest), so it is also the first to be evicted.
 
 use super::payload::{Payload, Signal};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -26,26 +28,45 @@ impl SharedBuffer {
     }
 }
 
-/// One buffered payload and its accounted size.
+/// One buffered request: an encoded Export*ServiceRequest of one signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// The data.
-    pub payload: Payload,
-    /// Encoded size counted against the cap.
+    /// The signal.
+    pub signal: Signal,
+    /// The encoded request; requests of one signal concatenate into a valid merged request.
+    pub body: Bytes,
+    /// Encoded size counted against the cap (`body.len()`).
     pub bytes: usize,
+    /// Spans, data points or log records in it.
+    pub items: u64,
     /// Already shown by the console exporter (set when data is kept for a retry).
     pub printed: bool,
 }
 
 impl Entry {
-    /// Wraps a payload, measuring it.
-    pub fn new(payload: Payload) -> Self {
-        let bytes = payload.encoded_len();
+    /// Encodes a payload.
+    pub fn new(payload: &Payload) -> Self {
+        Self::encoded(
+            payload.signal(),
+            Bytes::from(payload.encode_request()),
+            payload.item_count(),
+        )
+    }
+
+    /// Wraps an already encoded request of `signal` holding `items` items.
+    pub fn encoded(signal: Signal, body: Bytes, items: u64) -> Self {
         Self {
-            payload,
-            bytes,
+            signal,
+            bytes: body.len(),
+            body,
+            items,
             printed: false,
         }
+    }
+
+    /// Decodes the request (for enrichment and the console).
+    pub fn decode(&self) -> Result<Payload, prost::DecodeError> {
+        Payload::decode(self.signal, &self.body)
     }
 }
 
@@ -132,7 +153,7 @@ impl Buffer {
     }
 
     fn count_drop(&mut self, entry: &Entry) {
-        self.dropped[entry.payload.signal().index()] += entry.payload.item_count();
+        self.dropped[entry.signal.index()] += entry.items;
     }
 }
 
@@ -151,7 +172,7 @@ mod tests {
             name: "x".repeat(name_len),
             ..Default::default()
         };
-        Entry::new(Payload::Traces(vec![ResourceSpans {
+        Entry::new(&Payload::Traces(vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: vec![span; n],
                 ..Default::default()
@@ -177,7 +198,7 @@ mod tests {
     #[test]
     fn entry_size_matches_the_encoded_request() {
         let entry = spans(3, 17);
-        assert_eq!(entry.bytes, entry.payload.encode_request().len());
+        assert_eq!(entry.bytes, entry.decode().unwrap().encoded_len());
     }
 
     #[test]

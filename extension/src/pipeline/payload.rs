@@ -122,15 +122,13 @@ impl Payload {
         }
     }
 
-    /// Appends `other` (same signal) to `self`; returns `other` back if the signals differ.
-    pub fn append(&mut self, other: Payload) -> Result<(), Payload> {
-        match (self, other) {
-            (Self::Traces(a), Self::Traces(b)) => a.extend(b),
-            (Self::Metrics(a), Self::Metrics(b)) => a.extend(b),
-            (Self::Logs(a), Self::Logs(b)) => a.extend(b),
-            (_, other) => return Err(other),
-        }
-        Ok(())
+    /// Decodes an encoded Export*ServiceRequest of `signal`.
+    pub fn decode(signal: Signal, body: &[u8]) -> Result<Self, prost::DecodeError> {
+        Ok(match signal {
+            Signal::Traces => ExportTraceServiceRequest::decode(body)?.into(),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(body)?.into(),
+            Signal::Logs => ExportLogsServiceRequest::decode(body)?.into(),
+        })
     }
 
     /// The payload encoded as the matching Export*ServiceRequest (all three have the resource list as field 1),

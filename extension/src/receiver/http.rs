@@ -80,10 +80,12 @@ async fn export(
         );
     };
     let decoded = inflate(&raw, header_str(header::CONTENT_ENCODING), limit)
-        .and_then(|plain| decode(signal, format, &plain));
+        .and_then(|plain| decode(signal, format, &plain).map(|payload| (payload, plain)));
     match decoded {
-        Ok(payload) => {
-            state.ingest.accept(payload);
+        Ok((payload, plain)) => {
+            // A protobuf body is buffered as received; JSON is re-encoded as protobuf.
+            let raw = (format == Format::Protobuf).then(|| bytes::Bytes::from(plain));
+            state.ingest.accept_encoded(&payload, raw);
             success(format)
         }
         Err(err) => {

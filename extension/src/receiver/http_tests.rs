@@ -78,7 +78,7 @@ fn span_names(buffer: &SharedBuffer) -> Vec<String> {
         .lock()
         .drain()
         .into_iter()
-        .flat_map(|e| match e.payload {
+        .flat_map(|e| match e.decode().unwrap() {
             Payload::Traces(list) => list,
             _ => Vec::new(),
         })

@@ -28,11 +28,21 @@ impl Ingest {
     /// Buffers `payload` (evicting the oldest data if the buffer is full), then marks the invocations
     /// whose root span it contains as finished. Never blocks on exporting.
     pub fn accept(&self, payload: Payload) {
+        self.accept_encoded(&payload, None);
+    }
+
+    /// Like [`Ingest::accept`], reusing `raw`, the protobuf body `payload` was decoded from, instead of
+    /// encoding it again.
+    pub fn accept_encoded(&self, payload: &Payload, raw: Option<bytes::Bytes>) {
         if payload.is_empty() {
             return;
         }
-        let finished = finished_invocations(&payload);
-        self.buffer.lock().push(Entry::new(payload));
+        let finished = finished_invocations(payload);
+        let entry = match raw {
+            Some(raw) => Entry::encoded(payload.signal(), raw, payload.item_count()),
+            None => Entry::new(payload),
+        };
+        self.buffer.lock().push(entry);
         for id in finished {
             self.completions.mark(id);
         }

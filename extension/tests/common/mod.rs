@@ -5,8 +5,9 @@
 //! Work-arounds for the simulator's differences from Lambda (lambda-simulator 0.2.0):
 //! - it marks the sandbox "frozen" before sending SIGSTOP: after each invocation we wait until
 //!   `/proc/PID/stat` shows the sidecar stopped (`T`) before enqueueing the next one;
-//! - it freezes as soon as every extension called `next`, without waiting for the runtime: harmless here
-//!   because the function sends its telemetry before the sidecar can call `next` (that is the contract);
+//! - it freezes as soon as every extension called `next`, without waiting for the runtime: harmless while
+//!   the function sends its telemetry before the sidecar calls `next` (the contract); the test where the
+//!   sidecar deliberately stops waiting for a silent function runs without freezing;
 //! - `wait_for_invocation_complete` / `wait_for_extensions_ready` can miss a wake-up: we poll in 1 ms slices;
 //! - SHUTDOWN counts as acknowledged once delivered (Lambda waits for the extension to exit, up to the
 //!   deadline): we wait for the sidecar process to exit ourselves;
