@@ -132,11 +132,15 @@ async fn invoke_raw(State(gateway): State<Arc<Gateway>>, body: Bytes) -> Respons
             json!({"errorType": error_type, "errorMessage": error_message}).to_string(),
         )
             .into_response(),
-        Outcome::Timeout { request_id } => lambda_error(
-            StatusCode::OK,
-            "Sandbox.Timedout",
-            &format!("{request_id} Task timed out"),
-        ),
+        Outcome::Timeout { request_id } => (
+            [
+                (http::header::CONTENT_TYPE, "application/json"),
+                (http::HeaderName::from_static("x-amz-function-error"), "Unhandled"),
+            ],
+            json!({"errorType": "Sandbox.Timedout", "errorMessage": format!("{request_id} Task timed out")})
+                .to_string(),
+        )
+            .into_response(),
         Outcome::Failed { reason } => {
             lambda_error(StatusCode::BAD_GATEWAY, "ServiceException", &reason)
         }

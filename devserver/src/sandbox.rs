@@ -126,15 +126,14 @@ impl Sandbox {
             .shutdown_timeout(SHUTDOWN_BUDGET)
             .build()
             .await?;
-        let env = simulator.lambda_env_vars();
-        let mut extensions = Vec::new();
-        for path in &config.extensions {
-            extensions.push(spawn(path, &env)?);
-        }
         let deadline = started + config.init_timeout;
-        wait_for_extensions(&simulator, &mut extensions, deadline).await?;
-        let mut runtime = spawn(&config.runtime, &env)?;
-        wait_for_runtime(&simulator, &mut runtime, &mut extensions, deadline).await?;
+        let (runtime, extensions) = match init(&simulator, config, deadline).await {
+            Ok(processes) => processes,
+            Err(error) => {
+                simulator.shutdown().await;
+                return Err(error);
+            }
+        };
         tracing::info!(
             message = "sandbox ready",
             init_ms = started.elapsed().as_millis() as u64,
@@ -186,6 +185,24 @@ impl Drop for Process {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Lambda's init order: every extension registered and waiting in `next`, then the runtime up to its
+/// first `next`. Processes started before a failure are killed when dropped.
+async fn init(
+    simulator: &Simulator,
+    config: &SandboxConfig,
+    deadline: Instant,
+) -> Result<(Process, Vec<Process>), SandboxError> {
+    let env = simulator.lambda_env_vars();
+    let mut extensions = Vec::new();
+    for path in &config.extensions {
+        extensions.push(spawn(path, &env)?);
+    }
+    wait_for_extensions(simulator, &mut extensions, deadline).await?;
+    let mut runtime = spawn(&config.runtime, &env)?;
+    wait_for_runtime(simulator, &mut runtime, &mut extensions, deadline).await?;
+    Ok((runtime, extensions))
 }
 
 async fn wait_for_extensions(

@@ -120,14 +120,39 @@ async fn devserver_serves_the_function_and_the_sidecar_delivers_its_telemetry() 
         "{root_span:#?}"
     );
 
-    // Ctrl-C: everything stops, in Lambda's order, and nothing is left.
-    let pids = started_pids(&devserver.output());
-    let names: Vec<&str> = pids.iter().map(|(name, _)| name.as_str()).collect();
+    // The function dies: like Lambda, the invocation fails (API Gateway's 500) and the next request
+    // gets a new environment (a cold start), extension first again.
+    let first = started_pids(&devserver.output());
+    let names: Vec<&str> = first.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(
         names,
         ["otel-sidecar", "bootstrap"],
         "extensions start before the runtime"
     );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first[1].1),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill bootstrap");
+    let (status, body) = get_json(&http, &format!("{url}/")).await;
+    assert_eq!(
+        (status, body),
+        (500, serde_json::json!({"message": "Internal Server Error"}))
+    );
+    let (status, body) = get_json(&http, &format!("{url}/")).await;
+    assert_eq!(status, 200, "{body}");
+    let pids = started_pids(&devserver.output());
+    let names: Vec<&str> = pids.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["otel-sidecar", "bootstrap", "otel-sidecar", "bootstrap"]
+    );
+    assert!(
+        !alive(first[0].1),
+        "the old environment's sidecar was not stopped"
+    );
+
+    // Ctrl-C: everything stops, in Lambda's order, and nothing is left.
     devserver.interrupt();
     let status = devserver.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "devserver exit: {status}");
