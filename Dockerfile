@@ -3,9 +3,10 @@
 # One Lambda container image: the function (`bootstrap`) and the OpenTelemetry sidecar (`otel-sidecar`, an external
 # extension), on the AWS base image for custom runtimes, which also carries the Runtime Interface Emulator.
 #
-#   docker build -t aws-rust-http-api .                                       # linux/arm64 (what serverless.yml deploys)
-#   docker build --platform linux/amd64 -t aws-rust-http-api:amd64 .         # x86_64
-#   docker run --rm -p 9000:8080 aws-rust-http-api                            # local Lambda (RIE) on :9000
+#   docker build --platform linux/arm64 -t aws-rust-http-api .                # arm64: what serverless.yml deploys
+#   docker build --platform linux/amd64 -t aws-rust-http-api:amd64 .          # x86_64
+#   docker run --rm -p 9000:8080 aws-rust-http-api:amd64                      # local Lambda (RIE) on :9000
+# Without --platform, Docker builds for the machine it runs on (serverless.yml always passes linux/arm64).
 #
 # Both architectures are cross-compiled on the build machine's own platform (no QEMU) with cargo-zigbuild, against
 # glibc 2.34, the glibc of Amazon Linux 2023: the binaries cannot pick up newer symbols from the build image.
