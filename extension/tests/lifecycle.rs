@@ -81,6 +81,24 @@ async fn exactly_once(mode: &str, invocations: usize) {
             .unwrap_or(0.0),
         0.0
     );
+    // The sidecar's own health: one post-runtime measurement per invocation, export latencies recorded.
+    let histogram_count = |name: &str| {
+        points
+            .iter()
+            .filter(|p| p.name == name)
+            .map(|p| p.count)
+            .max()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        histogram_count("otel_sidecar.post_runtime.duration"),
+        invocations as u64,
+        "{mode}"
+    );
+    assert!(
+        histogram_count("otel_sidecar.export.duration") > 0,
+        "{mode}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

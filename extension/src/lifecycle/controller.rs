@@ -133,6 +133,7 @@ impl Controller {
             reason,
             budget_ms = hard.saturating_duration_since(now).as_millis() as u64
         );
+        self.flusher.queue_self_report();
         for _ in 0..SHUTDOWN_ROUNDS {
             if !self.flusher.wait(hard).await {
                 break;

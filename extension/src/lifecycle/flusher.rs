@@ -86,6 +86,18 @@ impl Flusher {
         true
     }
 
+    /// Buffers the sidecar's own metrics now if they changed (at SHUTDOWN, so the last figures go out too).
+    pub fn queue_self_report(&mut self) {
+        self.note_drops();
+        if self.exporters.is_remote()
+            && let Some(report) = self.stats.take_report(self.enricher.attributes())
+        {
+            let mut entry = Entry::new(&report);
+            entry.printed = true;
+            self.buffer.lock().push(entry);
+        }
+    }
+
     /// Waits for the running job until `until`; returns whether no job is running any more.
     pub async fn wait(&mut self, until: Instant) -> bool {
         let Some(job) = self.running.as_mut() else {
