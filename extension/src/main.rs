@@ -109,14 +109,22 @@ fn load_config() -> Config {
 fn start_receivers(config: &Config, ingest: Ingest) {
     let max = config.limits.max_request_bytes;
     if let Some(addr) = config.http_receiver {
-        match receiver::serve(addr, receiver::http::router(ingest.clone(), max)) {
+        match receiver::serve(
+            addr,
+            receiver::http::router(ingest.clone(), max),
+            receiver::Protocol::Http1,
+        ) {
             Ok(local) => tracing::info!(message = "OTLP/HTTP receiver listening", addr = %local),
             Err(error) => tracing::error!(message = "OTLP/HTTP receiver disabled", %error),
         }
     }
     #[cfg(feature = "grpc")]
     if let Some(addr) = config.grpc_receiver {
-        match receiver::serve(addr, receiver::grpc::router(ingest, max)) {
+        match receiver::serve(
+            addr,
+            receiver::grpc::router(ingest, max),
+            receiver::Protocol::Http2,
+        ) {
             Ok(local) => tracing::info!(message = "OTLP/gRPC receiver listening", addr = %local),
             Err(error) => tracing::error!(message = "OTLP/gRPC receiver disabled", %error),
         }

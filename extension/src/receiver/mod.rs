@@ -28,9 +28,25 @@ pub struct BindError {
     pub source: std::io::Error,
 }
 
+/// The HTTP version a listener speaks. Each listener serves exactly one, with hyper's connection builder
+/// for it, so that no other protocol's server code ends up in the binary (axum's `serve` would bring in
+/// HTTP/2 whenever another crate of the workspace enables hyper's `http2` feature: +0.5 MB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (OTLP/HTTP).
+    Http1,
+    /// HTTP/2 with prior knowledge (OTLP/gRPC over h2c, as the SDKs use on loopback).
+    #[cfg(feature = "grpc")]
+    Http2,
+}
+
 /// Binds `addr` now (so the error reaches the caller) and serves `router` on it in a background task.
 /// Returns the bound address (useful with port 0).
-pub fn serve(addr: SocketAddr, router: axum::Router) -> Result<SocketAddr, BindError> {
+pub fn serve(
+    addr: SocketAddr,
+    router: axum::Router,
+    protocol: Protocol,
+) -> Result<SocketAddr, BindError> {
     let bind = || -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -39,8 +55,39 @@ pub fn serve(addr: SocketAddr, router: axum::Router) -> Result<SocketAddr, BindE
     };
     let (listener, local) = bind().map_err(|source| BindError { addr, source })?;
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::error!(message = "receiver stopped", %error, addr = %local);
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off briefly, keep listening.
+                    tracing::warn!(message = "accept failed", %error, addr = %local);
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            tokio::spawn(async move {
+                let result = match protocol {
+                    Protocol::Http1 => {
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await
+                    }
+                    #[cfg(feature = "grpc")]
+                    Protocol::Http2 => {
+                        hyper::server::conn::http2::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(io, service)
+                        .await
+                    }
+                };
+                if let Err(error) = result {
+                    tracing::debug!(message = "receiver connection ended with an error", %error);
+                }
+            });
         }
     });
     Ok(local)
