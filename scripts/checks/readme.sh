@@ -30,8 +30,6 @@ RULES = [
      [("scripts/dev", "/2015-03-31/functions/function/invocations -d @deploy/events/get-private.json"),
       ("devserver/tests/local_loop.rs", "deploy/events/get-private.json"),
       ("deploy/tests/test_example_events.py", "get-root.json")]),
-    (r"cargo build --release --locked --workspace --bin bootstrap --bin otel-sidecar",
-     [("scripts/test", "cargo build --release --locked --workspace --bin bootstrap --bin otel-sidecar")]),
     # No test builds the client on its own (cargo test builds it with the test features): run it here.
     (r"cargo build --locked -p client", [(RUN, "target/debug/aws-rust-http-api")]),
     (r"\./scripts/test -- \S+", [("scripts/test", 'if [ "${1:-}" = "--" ]')]),

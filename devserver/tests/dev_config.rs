@@ -1,0 +1,15 @@
+//! `otel-config.dev.yaml`, the sidecar config `./scripts/dev` uses, read by the sidecar's own loader:
+//! valid, and the shipped defaults except a flush after every invocation.
+
+use extension::config::{Config, FlushMode, load_from_str};
+
+#[test]
+fn the_local_loop_config_is_the_defaults_with_a_flush_after_every_invocation() {
+    let text = include_str!("../otel-config.dev.yaml");
+    let loaded = load_from_str(text, "devserver/otel-config.dev.yaml", &|_| None);
+    assert!(loaded.error.is_none(), "{:?}", loaded.error);
+    assert_eq!(loaded.config.flush.mode, FlushMode::End);
+    let mut expected = Config::default();
+    expected.flush.mode = FlushMode::End;
+    assert_eq!(loaded.config, expected);
+}
