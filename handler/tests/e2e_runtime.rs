@@ -28,6 +28,18 @@ fn server_span(backend: &FakeOtlpBackend, request_id: &str) -> Option<FlatSpan> 
         .find(|s| s.kind == SERVER && s.attr_str("faas.invocation_id") == Some(request_id))
 }
 
+/// The invocation's server span, once exported: the hand-off runs after the response was posted,
+/// so an invocation's completion does not mean its span has arrived yet.
+async fn exported_server_span(backend: &FakeOtlpBackend, request_id: &str) -> FlatSpan {
+    backend
+        .wait_until("the server span", Duration::from_secs(10), |b| {
+            server_span(b, request_id).is_some()
+        })
+        .await
+        .expect("server span exported");
+    server_span(backend, request_id).expect("server span")
+}
+
 fn with_header(mut event: Value, name: &str, value: &str) -> Value {
     event["headers"][name] = json!(value);
     event
@@ -118,13 +130,7 @@ async fn invocations_are_answered_traced_and_handed_off_before_next() {
 
     // The last hand-off has no next invocation to wait for: give it its moment.
     let backend = &function.backend;
-    let last = states[states.len() - 1].1.clone();
-    backend
-        .wait_until("the last server span", Duration::from_secs(10), |b| {
-            server_span(b, &last).is_some()
-        })
-        .await
-        .expect("last span exported");
+    exported_server_span(backend, &states[states.len() - 1].1).await;
 
     // Server spans: semantic conventions, cold start only once.
     let root = server_span(backend, &states[0].1).expect("root span");
@@ -254,15 +260,7 @@ async fn s3_failure_is_a_json_5xx_with_an_error_span() {
         !body.to_string().contains("dispatch"),
         "no internals: {body}"
     );
-    // The hand-off runs after the response was posted: give it its moment.
-    function
-        .backend
-        .wait_until("the server span", Duration::from_secs(10), |b| {
-            server_span(b, &id).is_some()
-        })
-        .await
-        .expect("server span exported");
-    let span = server_span(&function.backend, &id).expect("server span");
+    let span = exported_server_span(&function.backend, &id).await;
     assert_eq!(span.status_code, 2, "5xx is an error");
     let calls: Vec<FlatSpan> = spans(&function.backend.traces())
         .into_iter()
@@ -329,14 +327,7 @@ async fn service_name_and_resource_attributes_from_the_environment() {
     .await;
     let id = function.enqueue(event("apigw_v2_root.json"), None).await;
     let _ = function.wait(&id).await;
-    function
-        .backend
-        .wait_until("the server span", Duration::from_secs(10), |b| {
-            server_span(b, &id).is_some()
-        })
-        .await
-        .expect("server span exported");
-    let span = server_span(&function.backend, &id).expect("server span");
+    let span = exported_server_span(&function.backend, &id).await;
     assert_eq!(span.resource["service.name"], json!("aws-rust-http-api"));
     assert_eq!(span.resource["deployment.environment.name"], json!("dev"));
     assert_eq!(

@@ -1,20 +1,11 @@
 //! The S3 bucket lister against a real S3 protocol server (moto): every page is followed, and
 //! S3's own errors come back typed with S3's code.
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+mod common;
+
+use common::s3_client as client;
 use handler::buckets::{BucketLister, S3BucketLister, S3ErrorKind};
 use testkit::MotoServer;
-
-fn client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
 
 #[tokio::test]
 async fn lists_every_bucket_over_several_pages() {

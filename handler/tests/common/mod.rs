@@ -178,7 +178,8 @@ pub fn http_response(state: &InvocationState) -> (u16, Value, Value) {
     (status, body, payload["headers"].clone())
 }
 
-async fn create_buckets(endpoint: &str, buckets: &[&str]) {
+/// An S3 client for a local S3 server (test credentials, path-style addressing).
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -187,7 +188,11 @@ async fn create_buckets(endpoint: &str, buckets: &[&str]) {
         .endpoint_url(endpoint)
         .force_path_style(true)
         .build();
-    let s3 = aws_sdk_s3::Client::from_conf(config);
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+async fn create_buckets(endpoint: &str, buckets: &[&str]) {
+    let s3 = s3_client(endpoint);
     for bucket in buckets {
         s3.create_bucket()
             .bucket(*bucket)
