@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec python3 - README.md <<'PY'
-import re, shlex, subprocess, sys
+import os, re, shlex, subprocess, sys
 from pathlib import Path
 
 RUN = "<run here>"  # evidence: this check runs the command itself, then the named file must exist
@@ -68,7 +68,11 @@ def evidence_ok(items, command):
     for file, needle in items:
         if file == RUN:
             print(f"running `{command}` (README.md promises it works)", flush=True)
-            if subprocess.run(shlex.split(command)).returncode != 0 or not Path(needle).exists():
+            produced = Path(needle)
+            # cargo writes to $CARGO_TARGET_DIR when it is set, not to ./target.
+            if needle.startswith("target/") and os.environ.get("CARGO_TARGET_DIR"):
+                produced = Path(os.environ["CARGO_TARGET_DIR"]) / needle[len("target/"):]
+            if subprocess.run(shlex.split(command)).returncode != 0 or not produced.exists():
                 errors.append(f"README.md: `{command}` failed or did not produce {needle}")
                 ok = False
             continue
