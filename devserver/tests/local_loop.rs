@@ -141,7 +141,15 @@ async fn devserver_serves_the_function_and_the_sidecar_delivers_its_telemetry() 
     );
     let (status, body) = get_json(&http, &format!("{url}/")).await;
     assert_eq!(status, 200, "{body}");
-    let pids = started_pids(&devserver.output());
+    // The relay threads may not have read the second environment's "started" lines yet.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pids = loop {
+        let pids = started_pids(&devserver.output());
+        if pids.len() >= 4 || Instant::now() >= deadline {
+            break pids;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let names: Vec<&str> = pids.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(
         names,
@@ -230,11 +238,11 @@ fn scripts_dev_starts_shows_telemetry_and_stops_cleanly_twice() {
         dev.wait_for("the ready message", Duration::from_secs(120), |l| {
             l.starts_with("Ready.").then_some(())
         });
-        let printed = dev.output().join("\n");
-        assert!(
-            printed.contains(&format!("curl -s http://127.0.0.1:{port}/")),
-            "{printed}"
-        );
+        // The instructions follow the ready line: wait for them rather than read what has arrived so far.
+        let curl = format!("curl -s http://127.0.0.1:{port}/");
+        dev.wait_for("the curl instructions", Duration::from_secs(10), |l| {
+            (l.trim() == curl).then_some(())
+        });
 
         let (status, body) =
             runtime.block_on(get_json(&http, &format!("http://127.0.0.1:{port}/")));
