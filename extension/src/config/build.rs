@@ -4,6 +4,7 @@
 use super::env::{EnvLookup, parse_key_value_list, substitute};
 use super::exporter::exporter;
 use super::file::{FileConfig, ListenerSection, ReceiversSection};
+use super::telemetry::telemetry_api;
 use super::{Config, ConfigError, DEFAULT_CONFIG_PATH, FlushMode};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -206,6 +207,8 @@ fn build(
         }
     }
 
+    let telemetry_api = telemetry_api(file.telemetry_api.as_ref())?;
+
     Ok(Config {
         http_receiver,
         grpc_receiver,
@@ -214,6 +217,7 @@ fn build(
         flush,
         limits,
         resource_attributes,
+        telemetry_api,
     })
 }
 

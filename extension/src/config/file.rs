@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub resource: Option<ResourceSection>,
     /// The human-readable console summary (stdout, i.e. CloudWatch Logs in Lambda).
     pub console: Option<ConsoleSection>,
+    /// Lambda's Telemetry API: platform spans, `faas.*` metrics and the function's log lines.
+    pub telemetry_api: Option<TelemetryApiSection>,
 }
 
 /// `receivers:` the OTLP listeners.
@@ -134,4 +136,38 @@ pub struct ConsoleSection {
     /// `console.enabled`: print a summary of exported telemetry to stdout. Default: `true` when no exporter
     /// endpoint is configured, `false` otherwise.
     pub enabled: Option<bool>,
+}
+
+/// `telemetry_api:` the subscription to Lambda's Telemetry API. Where there is none (the Runtime Interface
+/// Emulator, `cargo lambda watch`), the sidecar logs it once and carries on with OTLP only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryApiSection {
+    /// `telemetry_api.enabled`: subscribe at all. Default `true`.
+    pub enabled: Option<bool>,
+    /// `telemetry_api.listener`: `ip:port` the sidecar listens on for Lambda's batches. Lambda delivers to
+    /// `http://sandbox.localdomain:<port>`, so the port is what matters; the default binds every address of
+    /// the sandbox. Default `0.0.0.0:4319`.
+    pub listener: Option<String>,
+    /// `telemetry_api.types`: streams to subscribe to, among `platform`, `function` and `extension`.
+    /// Default all three. Without `platform` there are no platform spans or `faas.*` metrics.
+    pub types: Option<Vec<String>>,
+    /// `telemetry_api.buffering`: how Lambda batches events before delivering them.
+    pub buffering: Option<TelemetryBufferingSection>,
+    /// `telemetry_api.faas_trigger`: the `faas.trigger` attribute of the `faas.*` metrics and platform
+    /// spans (`http`, `pubsub`, `datasource`, `timer` or `other`). Default `other`.
+    pub faas_trigger: Option<String>,
+}
+
+/// `telemetry_api.buffering:` Lambda delivers a batch when any limit is reached. The defaults favour low
+/// lateness: Lambda's own defaults (1000 ms) would deliver most invocations' platform events a second late.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryBufferingSection {
+    /// `telemetry_api.buffering.timeout_ms`: longest buffering time, 25 to 30000. Default 25.
+    pub timeout_ms: Option<u64>,
+    /// `telemetry_api.buffering.max_items`: events per batch, 1000 to 10000. Default 1000.
+    pub max_items: Option<u64>,
+    /// `telemetry_api.buffering.max_bytes`: bytes per batch, 262144 to 1048576. Default 262144.
+    pub max_bytes: Option<u64>,
 }

@@ -12,9 +12,11 @@ mod build;
 mod env;
 mod exporter;
 pub mod file;
+mod telemetry;
 
 pub use build::{Loaded, load, load_from_str};
 pub use env::{EnvLookup, parse_key_value_list};
+pub use telemetry::{STREAMS, TelemetryApiConfig};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -69,6 +71,8 @@ pub struct Config {
     /// Resource attributes from `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and `resource.attributes`,
     /// in increasing precedence (later entries win).
     pub resource_attributes: Vec<(String, String)>,
+    /// Lambda Telemetry API subscription; `None` when disabled.
+    pub telemetry_api: Option<TelemetryApiConfig>,
 }
 
 /// OTLP/HTTP protobuf exporter settings.
@@ -192,6 +196,7 @@ impl Default for Config {
                 max_request_bytes: 4 << 20,
             },
             resource_attributes: Vec::new(),
+            telemetry_api: Some(TelemetryApiConfig::default()),
         }
     }
 }
