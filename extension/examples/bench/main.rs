@@ -1,0 +1,53 @@
+//! Sidecar benchmark: prints figures, asserts nothing. Run after a release build:
+//!
+//! ```text
+//! cargo build --release -p extension --bins --examples
+//! cargo run --release -p extension --example bench
+//! ```
+//!
+//! Measures, for the release `otel-sidecar` next to a trivial extension (`floor_extension`): init (spawn
+//! to first `next`), RSS, post-runtime overhead p50/p99 per flush mode at steady traffic, receiver
+//! throughput, and binary sizes. Everything runs under `lambda-simulator` with a local fake backend. The
+//! post-runtime overhead is timed exactly: a pass-through proxy in front of the Extensions API stamps
+//! each `next` call, and the function stamps the moment it finished (response and telemetry sent).
+//!
+//! One module per printed section (`init`, `overhead`, `rss`, `throughput`), on a shared harness
+//! (`harness`: the sidecar under the simulator; `proxy`: the `next` stamps) and `report` (formatting).
+
+#[allow(dead_code)] // the bench uses only part of the test function
+#[path = "../../tests/common/function.rs"]
+mod function;
+mod harness;
+mod init;
+mod overhead;
+mod proxy;
+mod report;
+mod rss;
+mod throughput;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sidecar_bin = harness::release_dir().join("otel-sidecar");
+    let floor_bin = harness::release_dir().join("examples/floor_extension");
+    for bin in [&sidecar_bin, &floor_bin] {
+        assert!(
+            bin.is_file(),
+            "{} missing: run `cargo build --release -p extension --bins --examples` first",
+            bin.display()
+        );
+    }
+    let backend = testkit::FakeOtlpBackend::start().await.expect("backend");
+    let backend = backend.endpoint();
+    println!(
+        "# otel-sidecar benchmark ({} cores)\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    report::sizes(&[&sidecar_bin, &floor_bin]);
+    init::run(&sidecar_bin, &floor_bin, &backend).await;
+    overhead::run(&sidecar_bin, &floor_bin, &backend).await;
+    let loaded = rss::sustained_load(&sidecar_bin, &backend).await;
+    throughput::run(&loaded).await;
+}
