@@ -6,6 +6,7 @@
 
 use crate::lifecycle::controller::Controller;
 use crate::pipeline::resource::LambdaFacts;
+use crate::telemetry::TelemetryApi;
 use lambda_extension::{Extension, LambdaEvent, NextEvent, service_fn};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,11 +35,13 @@ pub fn check_runtime_api(value: Option<String>) -> Result<(), LambdaError> {
     }
 }
 
-/// Registers, then runs the controller until SHUTDOWN has been handled. `make_controller` receives what
-/// Lambda said about the function (for resource attributes) and is called once, after registration.
+/// Registers, subscribes `telemetry` to the Telemetry API (still during init), then runs the controller
+/// until SHUTDOWN has been handled. `make_controller` receives what Lambda said about the function (for
+/// resource attributes) and the Telemetry API side if the subscription succeeded; it is called once.
 pub async fn run(
     extension_name: &str,
-    make_controller: impl FnOnce(&LambdaFacts) -> Controller,
+    telemetry: Option<TelemetryApi>,
+    make_controller: impl FnOnce(&LambdaFacts, Option<TelemetryApi>) -> Controller,
 ) -> Result<(), LambdaError> {
     let (jobs, mut inbox) = mpsc::channel::<Job>(1);
     let processor = service_fn(move |event: LambdaEvent| {
@@ -65,7 +68,11 @@ pub async fn run(
         account_id: registered.account_id.clone(),
         ..LambdaFacts::default()
     };
-    let mut controller = make_controller(&facts);
+    let telemetry = match telemetry {
+        Some(telemetry) if telemetry.subscribe(&registered.extension_id).await => Some(telemetry),
+        _ => None,
+    };
+    let mut controller = make_controller(&facts, telemetry);
     tracing::info!(message = "registered", extension = extension_name, function = %registered.function_name);
 
     let controller_task = async move {

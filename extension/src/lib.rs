@@ -9,3 +9,4 @@ pub mod lifecycle;
 pub mod logging;
 pub mod pipeline;
 pub mod receiver;
+pub mod telemetry;

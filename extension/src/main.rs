@@ -8,6 +8,7 @@ use extension::lifecycle::{completion::Completions, controller::Controller, flus
 use extension::pipeline::resource::{Enricher, LambdaFacts};
 use extension::pipeline::{SharedBuffer, stats::Stats};
 use extension::receiver::{self, Ingest};
+use extension::telemetry::TelemetryApi;
 use extension::{lambda, logging};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,6 +45,11 @@ async fn run() -> Result<(), lambda::LambdaError> {
     let buffer = SharedBuffer::new(config.limits.max_buffer_bytes);
     let completions = Arc::new(Completions::default());
     start_receivers(&config, Ingest::new(buffer.clone(), completions.clone()));
+    let telemetry = config.telemetry_api.as_ref().and_then(|telemetry| {
+        TelemetryApi::listen(telemetry, buffer.clone(), completions.clone())
+            .map_err(|error| tracing::error!(message = "Telemetry API listener disabled", %error))
+            .ok()
+    });
 
     let otlp = config
         .exporter
@@ -64,7 +70,7 @@ async fn run() -> Result<(), lambda::LambdaError> {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "otel-sidecar".to_owned());
-    lambda::run(&name, |registered| {
+    lambda::run(&name, telemetry, |registered, telemetry| {
         let facts = LambdaFacts {
             function_name: registered
                 .function_name
@@ -80,8 +86,15 @@ async fn run() -> Result<(), lambda::LambdaError> {
             log_stream: env("AWS_LAMBDA_LOG_STREAM_NAME"),
         };
         let enricher = Arc::new(Enricher::new(&facts, &config.resource_attributes));
-        let flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
-        Controller::new(config.flush, flusher, completions, stats)
+        let mut flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
+        if let Some(telemetry) = &telemetry {
+            flusher = flusher.with_snapshot(telemetry.metrics());
+        }
+        let controller = Controller::new(config.flush, flusher, completions, stats);
+        match telemetry {
+            Some(telemetry) => controller.with_telemetry(telemetry),
+            None => controller,
+        }
     })
     .await
 }

@@ -1,4 +1,5 @@
-//! "The function has finished this invocation": the arrival of the invocation's root span.
+//! "The function has finished this invocation": the arrival of the invocation's root span, or Lambda's
+//! `platform.runtimeDone` for it, whichever comes first.
 //!
 //! The handler exports at the end of every invocation, after its response is sent: first `/v1/metrics`,
 //! then `/v1/traces`, whose SERVER span carries `faas.invocation_id` = the Lambda request id and ends
@@ -6,53 +7,94 @@
 //! parent, every piece of telemetry of the invocation is already in the buffer, so the sidecar can flush
 //! and call `next` at once, without waiting for the Telemetry API (whose batches arrive >= 25 ms late).
 //!
+//! `platform.runtimeDone` (from the Telemetry API, when there is one) is the fallback for invocations
+//! whose root span never comes: a crash, a timeout, a function that exports nothing. The runtime has
+//! called `next` by then, so whatever it exported is already buffered.
+//!
 //! The wait is bounded (see [`crate::lifecycle::controller`]): a function that exports nothing, or
-//! exports without the attribute, cannot stall the sidecar.
+//! exports without the attribute, cannot stall the sidecar. The root span's ids are remembered too: the
+//! Telemetry API side uses them to place Lambda's invocation span in the function's trace.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// How many finished invocation ids are remembered (only the recent ones matter).
+/// How many invocations are remembered (only the recent ones matter).
 const REMEMBERED: usize = 64;
+
+/// The ids of an invocation's root span, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootSpan {
+    /// Its trace id.
+    pub trace_id: Vec<u8>,
+    /// Its span id.
+    pub span_id: Vec<u8>,
+    /// Its parent's span id (empty when it started the trace).
+    pub parent_span_id: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Finished {
+    id: String,
+    root: Option<RootSpan>,
+}
 
 /// Finished invocation ids, with a notification on each arrival.
 #[derive(Debug, Default)]
 pub struct Completions {
-    finished: Mutex<VecDeque<String>>,
+    finished: Mutex<VecDeque<Finished>>,
     arrived: Notify,
 }
 
 impl Completions {
     /// Records that the root span of invocation `id` was received (call after buffering it).
-    pub fn mark(&self, id: String) {
+    pub fn mark(&self, id: String, root: RootSpan) {
+        self.record(id, Some(root));
+    }
+
+    /// Records that Lambda reported the runtime done with invocation `id`.
+    pub fn mark_runtime_done(&self, id: String) {
+        self.record(id, None);
+    }
+
+    fn record(&self, id: String, root: Option<RootSpan>) {
         {
             let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
-            if finished.len() == REMEMBERED {
-                finished.pop_front();
+            match finished.iter_mut().find(|f| f.id == id) {
+                Some(known) => {
+                    if root.is_some() {
+                        known.root = root;
+                    }
+                }
+                None => {
+                    if finished.len() == REMEMBERED {
+                        finished.pop_front();
+                    }
+                    finished.push_back(Finished { id, root });
+                }
             }
-            finished.push_back(id);
         }
         self.arrived.notify_waiters();
     }
 
-    /// Whether the root span of `id` has been received.
+    /// Whether invocation `id` is known to be finished (root span or `runtimeDone`).
     pub fn is_finished(&self, id: &str) -> bool {
         self.finished
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .any(|f| f == id)
+            .any(|f| f.id == id)
     }
 
-    /// Whether any completion signal was ever received.
-    pub fn any(&self) -> bool {
-        !self
-            .finished
+    /// The root span received for invocation `id`, if any: whether the function delivers root spans.
+    pub fn root_span(&self, id: &str) -> Option<RootSpan> {
+        self.finished
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+            .iter()
+            .find(|f| f.id == id)
+            .and_then(|f| f.root.clone())
     }
 
     /// Waits until `id` finished or `deadline` passes; returns whether it finished.
@@ -78,6 +120,14 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    fn root(byte: u8) -> RootSpan {
+        RootSpan {
+            trace_id: vec![byte; 16],
+            span_id: vec![byte; 8],
+            parent_span_id: Vec::new(),
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn wakes_on_the_matching_id_and_times_out_otherwise() {
         let completions = Arc::new(Completions::default());
@@ -90,22 +140,33 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        completions.mark("a".into());
-        completions.mark("b".into());
+        completions.mark("a".into(), root(1));
+        completions.mark_runtime_done("b".into());
         assert!(waiter.await.unwrap());
         assert!(
             !completions
                 .wait("c", Instant::now() + Duration::from_millis(10))
                 .await
         );
-        assert!(completions.any());
+    }
+
+    #[test]
+    fn runtime_done_finishes_without_claiming_a_root_span() {
+        let completions = Completions::default();
+        completions.mark_runtime_done("a".into());
+        assert!(completions.is_finished("a"));
+        assert_eq!(completions.root_span("a"), None);
+        // The root span arriving after runtimeDone (or before it) is kept either way.
+        completions.mark("a".into(), root(7));
+        completions.mark_runtime_done("a".into());
+        assert_eq!(completions.root_span("a"), Some(root(7)));
     }
 
     #[test]
     fn remembers_a_bounded_number_of_ids() {
         let completions = Completions::default();
         for i in 0..(REMEMBERED + 10) {
-            completions.mark(i.to_string());
+            completions.mark(i.to_string(), root(1));
         }
         assert!(!completions.is_finished("0"));
         assert!(completions.is_finished(&(REMEMBERED + 9).to_string()));

@@ -26,6 +26,7 @@ use super::flush::{AtEnd, AtInvoke, FlushControl};
 use super::flusher::Flusher;
 use crate::config::FlushConfig;
 use crate::pipeline::stats::Stats;
+use crate::telemetry::TelemetryApi;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -43,6 +44,7 @@ pub struct Controller {
     stats: Arc<Stats>,
     previous_invocation: Option<String>,
     wait_for_root_span: bool,
+    telemetry: Option<TelemetryApi>,
 }
 
 impl Controller {
@@ -61,7 +63,14 @@ impl Controller {
             stats,
             previous_invocation: None,
             wait_for_root_span: true,
+            telemetry: None,
         }
+    }
+
+    /// Adds the Telemetry API side, whose last events are awaited at SHUTDOWN.
+    pub fn with_telemetry(mut self, telemetry: TelemetryApi) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// Handles one INVOKE; returns when the sidecar may call `next`.
@@ -133,6 +142,12 @@ impl Controller {
             reason,
             budget_ms = hard.saturating_duration_since(now).as_millis() as u64
         );
+        if let Some(telemetry) = &self.telemetry {
+            // The last invocation's platform.report is generated once every extension has called `next`,
+            // i.e. just before SHUTDOWN: give it at most half the budget to arrive.
+            let settle_until = now + hard.saturating_duration_since(now) / 2;
+            telemetry.settle_and_drain(settle_until).await;
+        }
         self.flusher.queue_self_report();
         for _ in 0..SHUTDOWN_ROUNDS {
             if !self.flusher.wait(hard).await {
@@ -171,7 +186,7 @@ impl Controller {
         let Some(previous) = self.previous_invocation.as_deref() else {
             return;
         };
-        let delivered = self.completions.is_finished(previous);
+        let delivered = self.completions.root_span(previous).is_some();
         if delivered != self.wait_for_root_span {
             if delivered {
                 tracing::info!(

@@ -8,14 +8,21 @@
 use crate::exporter::Exporters;
 use crate::pipeline::resource::Enricher;
 use crate::pipeline::stats::Stats;
-use crate::pipeline::{Entry, SharedBuffer};
+use crate::pipeline::{Entry, Payload, SharedBuffer};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// Aggregated metrics exported as a cumulative snapshot with each flush (not one point per event).
+pub trait MetricSnapshot: std::fmt::Debug + Send + Sync {
+    /// The snapshot, if anything changed since the last one.
+    fn take_report(&self) -> Option<Payload>;
+}
+
 /// Owns the running export job, if any.
 #[derive(Debug)]
 pub struct Flusher {
+    snapshots: Vec<Arc<dyn MetricSnapshot>>,
     buffer: SharedBuffer,
     exporters: Arc<Exporters>,
     enricher: Arc<Enricher>,
@@ -33,12 +40,28 @@ impl Flusher {
         stats: Arc<Stats>,
     ) -> Self {
         Self {
+            snapshots: Vec::new(),
             buffer,
             exporters,
             enricher,
             stats,
             running: None,
             logged_drops: [0; 3],
+        }
+    }
+
+    /// Adds a metrics source snapshotted at each flush.
+    pub fn with_snapshot(mut self, source: Arc<dyn MetricSnapshot>) -> Self {
+        self.snapshots.push(source);
+        self
+    }
+
+    /// Buffers the snapshots that changed.
+    fn queue_snapshots(&self) {
+        for source in &self.snapshots {
+            if let Some(report) = source.take_report() {
+                self.buffer.lock().push(Entry::new(&report));
+            }
         }
     }
 
@@ -56,6 +79,7 @@ impl Flusher {
         if self.is_running() {
             return false;
         }
+        self.queue_snapshots();
         self.note_drops();
         let entries = {
             let mut buffer = self.buffer.lock();
@@ -88,6 +112,7 @@ impl Flusher {
 
     /// Buffers the sidecar's own metrics now if they changed (at SHUTDOWN, so the last figures go out too).
     pub fn queue_self_report(&mut self) {
+        self.queue_snapshots();
         self.note_drops();
         if self.exporters.is_remote()
             && let Some(report) = self.stats.take_report(self.enricher.attributes())

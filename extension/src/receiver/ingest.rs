@@ -1,6 +1,6 @@
 //! The single entry point of received data: buffer it, then signal finished invocations.
 
-use crate::lifecycle::completion::Completions;
+use crate::lifecycle::completion::{Completions, RootSpan};
 use crate::pipeline::{Entry, Payload, SharedBuffer};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -43,14 +43,15 @@ impl Ingest {
             None => Entry::new(payload),
         };
         self.buffer.lock().push(entry);
-        for id in finished {
-            self.completions.mark(id);
+        for (id, root) in finished {
+            self.completions.mark(id, root);
         }
     }
 }
 
-/// Invocation ids of root spans (kind SERVER, or no parent) carrying [`INVOCATION_ID_ATTRIBUTE`].
-fn finished_invocations(payload: &Payload) -> Vec<String> {
+/// Invocation ids of root spans (kind SERVER, or no parent) carrying [`INVOCATION_ID_ATTRIBUTE`], with
+/// the span's ids.
+fn finished_invocations(payload: &Payload) -> Vec<(String, RootSpan)> {
     let Payload::Traces(resource_spans) = payload else {
         return Vec::new();
     };
@@ -60,13 +61,20 @@ fn finished_invocations(payload: &Payload) -> Vec<String> {
         .flat_map(|s| &s.spans)
         .filter(|span| span.kind == SpanKind::Server as i32 || span.parent_span_id.is_empty())
         .filter_map(|span| {
-            span.attributes
+            let id = span
+                .attributes
                 .iter()
                 .find(|kv| kv.key == INVOCATION_ID_ATTRIBUTE)
                 .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
                     Value::StringValue(id) if !id.is_empty() => Some(id.clone()),
                     _ => None,
-                })
+                })?;
+            let root = RootSpan {
+                trace_id: span.trace_id.clone(),
+                span_id: span.span_id.clone(),
+                parent_span_id: span.parent_span_id.clone(),
+            };
+            Some((id, root))
         })
         .collect()
 }
@@ -113,6 +121,11 @@ mod tests {
         let completions = Arc::new(Completions::default());
         Ingest::new(buffer.clone(), completions.clone()).accept(payload);
         assert!(completions.is_finished("a") && completions.is_finished("b"));
+        assert_eq!(
+            completions.root_span("a").map(|r| r.parent_span_id),
+            Some(b"remote-parent".to_vec()),
+            "the root span's ids are kept for the Telemetry API side"
+        );
         assert!(!completions.is_finished("not-root"));
         assert_eq!(buffer.lock().len(), 1);
     }

@@ -91,8 +91,15 @@ impl Sandbox {
         let http_port = testkit::moto::free_port().expect("port");
         let grpc_port = testkit::moto::free_port().expect("port");
         let dir = tempfile::tempdir().expect("tempdir");
+        // These tests are about the OTLP path: Lambda's platform spans would change the span sets they
+        // assert on (tests/telemetry_api.rs covers the Telemetry API).
+        let telemetry = if options.config.contains("telemetry_api") {
+            ""
+        } else {
+            "telemetry_api:\n  enabled: false\n"
+        };
         let config = format!(
-            "receivers:\n  otlp_http: {{ endpoint: \"127.0.0.1:{http_port}\" }}\n  otlp_grpc: {{ endpoint: \"127.0.0.1:{grpc_port}\" }}\n{}",
+            "receivers:\n  otlp_http: {{ endpoint: \"127.0.0.1:{http_port}\" }}\n  otlp_grpc: {{ endpoint: \"127.0.0.1:{grpc_port}\" }}\n{telemetry}{}",
             options.config
         );
         let config_path = dir.path().join("otel-config.yaml");

@@ -1,0 +1,512 @@
+//! The `faas.*` metrics of the OpenTelemetry FaaS conventions, from Telemetry API events, plus Lambda's
+//! billing figures and the Telemetry API side's own counters. Cumulative since the sidecar started (one
+//! series per execution environment, told apart by the `faas.instance` resource attribute), taken as a
+//! snapshot at each flush rather than one data point per event.
+//!
+//! | metric | kind | unit | from |
+//! |---|---|---|---|
+//! | `faas.invocations` | counter | `{invocation}` | `runtimeDone` (or `report` if it never came) |
+//! | `faas.errors` | counter | `{invocation}` | status `error` or `failure` |
+//! | `faas.timeouts` | counter | `{invocation}` | status `timeout` |
+//! | `faas.coldstarts` | counter | `{coldstart}` | first invocation of the environment (not provisioned) |
+//! | `faas.invoke_duration` | histogram | `s` | `runtimeDone.metrics.durationMs` |
+//! | `faas.init_duration` | histogram | `s` | `initReport.metrics.durationMs` |
+//! | `faas.mem_usage` | histogram | `By` | `report.metrics.maxMemoryUsedMB` |
+//! | `aws.lambda.billed_duration` | histogram | `s` | `report.metrics.billedDurationMs` |
+//! | `aws.lambda.memory_size` | gauge | `By` | `report.metrics.memorySizeMB` |
+//! | `aws.lambda.post_runtime_extensions.duration` | histogram | `s` | `report.time - runtimeDone.time` |
+//! | `otel_sidecar.telemetry_api.skipped` | counter | `{record}` | records not understood, by `reason` |
+//! | `otel_sidecar.telemetry_api.lambda_dropped` | counter | `{record}` | `platform.logsDropped` |
+//!
+//! Every `faas.*` point carries `faas.trigger` (from `telemetry_api.faas_trigger`).
+
+use super::otlp;
+use crate::lifecycle::flusher::MetricSnapshot;
+use crate::pipeline::Payload;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+    metric::Data, number_data_point,
+};
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Bounds for durations in seconds: 1 ms to 15 min (Lambda's maximum timeout).
+const SECONDS: [f64; 17] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 900.0,
+];
+
+/// Bounds for memory in bytes: 64 MiB to 10 GiB (Lambda's range is 128 MB to 10,240 MB).
+const BYTES: [f64; 9] = [
+    67_108_864.0,
+    134_217_728.0,
+    268_435_456.0,
+    536_870_912.0,
+    1_073_741_824.0,
+    2_147_483_648.0,
+    4_294_967_296.0,
+    8_589_934_592.0,
+    10_737_418_240.0,
+];
+
+#[derive(Debug, Clone)]
+struct Hist {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Hist {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            count: 0,
+            sum: 0.0,
+            min: 0.0,
+            max: 0.0,
+        }
+    }
+
+    fn record(&mut self, value: f64) {
+        if !value.is_finite() || value < 0.0 {
+            return;
+        }
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[bucket] += 1;
+        if self.count == 0 || value < self.min {
+            self.min = value;
+        }
+        if self.count == 0 || value > self.max {
+            self.max = value;
+        }
+        self.count += 1;
+        self.sum += value;
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    invocations: u64,
+    errors: u64,
+    timeouts: u64,
+    coldstarts: u64,
+    invoke_duration: Hist,
+    init_duration: Hist,
+    mem_usage: Hist,
+    billed_duration: Hist,
+    post_runtime: Hist,
+    memory_size_bytes: Option<u64>,
+    skipped_unknown: u64,
+    skipped_malformed: u64,
+    lambda_dropped: u64,
+    changed: bool,
+}
+
+/// What one invocation reported, as far as known.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InvocationFigures {
+    /// Status is `error` or `failure`.
+    pub error: bool,
+    /// Status is `timeout`.
+    pub timeout: bool,
+    /// The runtime's duration, in ms.
+    pub duration_ms: Option<f64>,
+}
+
+/// The aggregates; cheap to update from the listener, read at flush time.
+#[derive(Debug)]
+pub struct FaasMetrics {
+    trigger: &'static str,
+    start_unix_nanos: u64,
+    inner: Mutex<Inner>,
+}
+
+impl FaasMetrics {
+    /// Empty aggregates whose points carry `faas.trigger = trigger`.
+    pub fn new(trigger: &'static str) -> Self {
+        Self {
+            trigger,
+            start_unix_nanos: now(),
+            inner: Mutex::new(Inner {
+                invocations: 0,
+                errors: 0,
+                timeouts: 0,
+                coldstarts: 0,
+                invoke_duration: Hist::new(&SECONDS),
+                init_duration: Hist::new(&SECONDS),
+                mem_usage: Hist::new(&BYTES),
+                billed_duration: Hist::new(&SECONDS),
+                post_runtime: Hist::new(&SECONDS),
+                memory_size_bytes: None,
+                skipped_unknown: 0,
+                skipped_malformed: 0,
+                lambda_dropped: 0,
+                changed: false,
+            }),
+        }
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Inner)) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.changed = true;
+        f(&mut inner);
+    }
+
+    /// One finished invocation.
+    pub fn invocation(&self, figures: InvocationFigures) {
+        self.with(|i| {
+            i.invocations += 1;
+            i.errors += u64::from(figures.error);
+            i.timeouts += u64::from(figures.timeout);
+            if let Some(ms) = figures.duration_ms {
+                i.invoke_duration.record(ms / 1000.0);
+            }
+        });
+    }
+
+    /// A cold start.
+    pub fn coldstart(&self) {
+        self.with(|i| i.coldstarts += 1);
+    }
+
+    /// An init phase's duration.
+    pub fn init_duration(&self, ms: f64) {
+        self.with(|i| i.init_duration.record(ms / 1000.0));
+    }
+
+    /// `platform.report` figures.
+    pub fn report(
+        &self,
+        billed_ms: Option<f64>,
+        max_memory_mb: Option<u64>,
+        memory_size_mb: Option<u64>,
+        post_runtime_ms: Option<f64>,
+    ) {
+        self.with(|i| {
+            if let Some(ms) = billed_ms {
+                i.billed_duration.record(ms / 1000.0);
+            }
+            if let Some(mb) = max_memory_mb {
+                i.mem_usage.record(mb as f64 * 1_048_576.0);
+            }
+            if let Some(mb) = memory_size_mb {
+                i.memory_size_bytes = Some(mb.saturating_mul(1_048_576));
+            }
+            if let Some(ms) = post_runtime_ms {
+                i.post_runtime.record(ms / 1000.0);
+            }
+        });
+    }
+
+    /// Records the batch's skipped records.
+    pub fn skipped(&self, unknown: u64, malformed: u64) {
+        if unknown + malformed > 0 {
+            self.with(|i| {
+                i.skipped_unknown += unknown;
+                i.skipped_malformed += malformed;
+            });
+        }
+    }
+
+    /// Lambda reported dropping records for this subscriber.
+    pub fn lambda_dropped(&self, records: u64) {
+        self.with(|i| i.lambda_dropped += records);
+    }
+
+    /// Invocations counted so far (for logs and tests).
+    pub fn invocations(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .invocations
+    }
+
+    /// A cumulative snapshot, if anything changed since the last one.
+    pub fn take_report(&self) -> Option<Payload> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if !inner.changed {
+            return None;
+        }
+        inner.changed = false;
+        let points = Points {
+            start: self.start_unix_nanos,
+            now: now(),
+            trigger: vec![otlp::string("faas.trigger", self.trigger)],
+        };
+        let i = &*inner;
+        let mut metrics = vec![
+            points.counter(
+                "faas.invocations",
+                "{invocation}",
+                "Invocations",
+                i.invocations,
+            ),
+            points.counter(
+                "faas.errors",
+                "{invocation}",
+                "Invocations that ended in an error or failure",
+                i.errors,
+            ),
+            points.counter(
+                "faas.timeouts",
+                "{invocation}",
+                "Invocations that timed out",
+                i.timeouts,
+            ),
+            points.counter(
+                "faas.coldstarts",
+                "{coldstart}",
+                "Invocations that started an execution environment",
+                i.coldstarts,
+            ),
+            points.histogram(
+                "faas.invoke_duration",
+                "s",
+                "Duration of the function's work per invocation",
+                &i.invoke_duration,
+            ),
+            points.histogram(
+                "faas.init_duration",
+                "s",
+                "Duration of the init phase",
+                &i.init_duration,
+            ),
+            points.histogram(
+                "faas.mem_usage",
+                "By",
+                "Peak memory of the execution environment per invocation",
+                &i.mem_usage,
+            ),
+            points.histogram(
+                "aws.lambda.billed_duration",
+                "s",
+                "Billed duration per invocation",
+                &i.billed_duration,
+            ),
+            points.histogram(
+                "aws.lambda.post_runtime_extensions.duration",
+                "s",
+                "Time extensions held the environment after the runtime finished",
+                &i.post_runtime,
+            ),
+        ];
+        if let Some(bytes) = i.memory_size_bytes {
+            metrics.push(points.gauge("aws.lambda.memory_size", "By", "Configured memory", bytes));
+        }
+        let untriggered = Points {
+            trigger: Vec::new(),
+            ..points
+        };
+        metrics.push(untriggered.counters(
+            "otel_sidecar.telemetry_api.skipped",
+            "{record}",
+            "Telemetry API records skipped because they could not be understood",
+            vec![
+                (
+                    vec![otlp::string("reason", "unknown_type")],
+                    i.skipped_unknown,
+                ),
+                (
+                    vec![otlp::string("reason", "malformed")],
+                    i.skipped_malformed,
+                ),
+            ],
+        ));
+        metrics.push(untriggered.counter(
+            "otel_sidecar.telemetry_api.lambda_dropped",
+            "{record}",
+            "Records Lambda dropped before delivering them (platform.logsDropped)",
+            i.lambda_dropped,
+        ));
+        Some(otlp::metrics(metrics))
+    }
+}
+
+impl MetricSnapshot for FaasMetrics {
+    fn take_report(&self) -> Option<Payload> {
+        FaasMetrics::take_report(self)
+    }
+}
+
+struct Points {
+    start: u64,
+    now: u64,
+    trigger: Vec<KeyValue>,
+}
+
+impl Points {
+    fn counter(&self, name: &str, unit: &str, description: &str, value: u64) -> Metric {
+        self.counters(name, unit, description, vec![(self.trigger.clone(), value)])
+    }
+
+    fn counters(
+        &self,
+        name: &str,
+        unit: &str,
+        description: &str,
+        points: Vec<(Vec<KeyValue>, u64)>,
+    ) -> Metric {
+        let data_points = points
+            .into_iter()
+            .map(|(attributes, value)| self.number(attributes, value))
+            .collect();
+        metric(
+            name,
+            unit,
+            description,
+            Data::Sum(Sum {
+                data_points,
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            }),
+        )
+    }
+
+    fn gauge(&self, name: &str, unit: &str, description: &str, value: u64) -> Metric {
+        let data_points = vec![self.number(self.trigger.clone(), value)];
+        metric(name, unit, description, Data::Gauge(Gauge { data_points }))
+    }
+
+    fn number(&self, attributes: Vec<KeyValue>, value: u64) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes,
+            start_time_unix_nano: self.start,
+            time_unix_nano: self.now,
+            value: Some(number_data_point::Value::AsInt(
+                i64::try_from(value).unwrap_or(i64::MAX),
+            )),
+            ..Default::default()
+        }
+    }
+
+    fn histogram(&self, name: &str, unit: &str, description: &str, hist: &Hist) -> Metric {
+        let point = HistogramDataPoint {
+            attributes: self.trigger.clone(),
+            start_time_unix_nano: self.start,
+            time_unix_nano: self.now,
+            count: hist.count,
+            sum: Some(hist.sum),
+            bucket_counts: hist.counts.clone(),
+            explicit_bounds: hist.bounds.to_vec(),
+            min: (hist.count > 0).then_some(hist.min),
+            max: (hist.count > 0).then_some(hist.max),
+            ..Default::default()
+        };
+        metric(
+            name,
+            unit,
+            description,
+            Data::Histogram(Histogram {
+                data_points: vec![point],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            }),
+        )
+    }
+}
+
+fn metric(name: &str, unit: &str, description: &str, data: Data) -> Metric {
+    Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: unit.into(),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+
+    fn find<'a>(report: &'a [ResourceMetrics], name: &str) -> &'a Metric {
+        report[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    fn int(metric: &Metric) -> i64 {
+        match &metric.data {
+            Some(Data::Sum(sum)) => match sum.data_points[0].value {
+                Some(number_data_point::Value::AsInt(v)) => v,
+                _ => panic!("not an int"),
+            },
+            Some(Data::Gauge(gauge)) => match gauge.data_points[0].value {
+                Some(number_data_point::Value::AsInt(v)) => v,
+                _ => panic!("not an int"),
+            },
+            _ => panic!("not a number: {metric:?}"),
+        }
+    }
+
+    #[test]
+    fn aggregates_in_conventional_units_and_snapshots_only_changes() {
+        let metrics = FaasMetrics::new("http");
+        assert!(metrics.take_report().is_none());
+        metrics.coldstart();
+        metrics.init_duration(43.0);
+        metrics.invocation(InvocationFigures {
+            duration_ms: Some(12.5),
+            ..Default::default()
+        });
+        metrics.invocation(InvocationFigures {
+            error: true,
+            duration_ms: Some(3.0),
+            ..Default::default()
+        });
+        metrics.invocation(InvocationFigures {
+            timeout: true,
+            ..Default::default()
+        });
+        metrics.report(Some(57.0), Some(24), Some(128), Some(1.5));
+        let Some(Payload::Metrics(report)) = metrics.take_report() else {
+            panic!("a report")
+        };
+        assert_eq!(int(find(&report, "faas.invocations")), 3);
+        assert_eq!(int(find(&report, "faas.errors")), 1);
+        assert_eq!(int(find(&report, "faas.timeouts")), 1);
+        assert_eq!(int(find(&report, "faas.coldstarts")), 1);
+        assert_eq!(int(find(&report, "aws.lambda.memory_size")), 128 << 20);
+        let Some(Data::Histogram(invoke)) = &find(&report, "faas.invoke_duration").data else {
+            panic!()
+        };
+        let point = &invoke.data_points[0];
+        assert_eq!(point.count, 2, "the timeout had no duration");
+        assert!((point.sum.unwrap() - 0.0155).abs() < 1e-9, "seconds");
+        assert_eq!(point.attributes, vec![otlp::string("faas.trigger", "http")]);
+        let Some(Data::Histogram(memory)) = &find(&report, "faas.mem_usage").data else {
+            panic!()
+        };
+        assert_eq!(memory.data_points[0].sum, Some(24.0 * 1_048_576.0));
+        assert_eq!(find(&report, "faas.mem_usage").unit, "By");
+        assert!(metrics.take_report().is_none(), "nothing new");
+        metrics.skipped(1, 2);
+        let Some(Payload::Metrics(report)) = metrics.take_report() else {
+            panic!("a report")
+        };
+        let Some(Data::Sum(skipped)) = &find(&report, "otel_sidecar.telemetry_api.skipped").data
+        else {
+            panic!()
+        };
+        assert_eq!(skipped.data_points.len(), 2);
+        assert_eq!(int(find(&report, "faas.invocations")), 3, "cumulative");
+    }
+}

@@ -1,0 +1,132 @@
+//! Lambda's Telemetry API: subscribe during init, receive batches on the sandbox address, and turn
+//! platform events into spans in the function's traces, `faas.*` metrics, and the function's and
+//! extensions' log lines into OTLP log records. Everything lands in the same buffer as the function's
+//! OTLP data and leaves with the same flushes.
+//!
+//! Where there is no Telemetry API (the Runtime Interface Emulator used by `docker run`, `cargo lambda
+//! watch`), the subscription fails once, is logged once, and the sidecar carries on with OTLP only.
+
+pub mod events;
+pub mod listener;
+pub mod logs;
+pub mod metrics;
+pub mod otlp;
+pub mod spans;
+pub mod subscribe;
+pub mod translate;
+pub mod xray;
+
+use crate::config::TelemetryApiConfig;
+use crate::lifecycle::completion::Completions;
+use crate::pipeline::SharedBuffer;
+use crate::receiver::{self, BindError, Protocol};
+use listener::Shared;
+use metrics::FaasMetrics;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use translate::Translator;
+
+/// The Telemetry API side, once its listener is bound.
+#[derive(Debug, Clone)]
+pub struct TelemetryApi {
+    config: TelemetryApiConfig,
+    shared: Arc<Shared>,
+    metrics: Arc<FaasMetrics>,
+    local: SocketAddr,
+}
+
+impl TelemetryApi {
+    /// Binds the listener (before subscribing: Lambda may deliver at once).
+    pub fn listen(
+        config: &TelemetryApiConfig,
+        buffer: SharedBuffer,
+        completions: Arc<Completions>,
+    ) -> Result<Self, BindError> {
+        let metrics = Arc::new(FaasMetrics::new(config.faas_trigger));
+        let translator = Translator::new(metrics.clone(), config.faas_trigger);
+        let shared = Arc::new(Shared::new(
+            translator,
+            buffer,
+            completions,
+            metrics.clone(),
+        ));
+        let local = receiver::serve(
+            config.listener,
+            listener::router(shared.clone()),
+            Protocol::Http1,
+        )?;
+        Ok(Self {
+            config: config.clone(),
+            shared,
+            metrics,
+            local,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Subscribes; logs the outcome once. Returns whether events will come.
+    pub async fn subscribe(&self, extension_id: &str) -> bool {
+        match subscribe::subscribe(&self.config, extension_id).await {
+            Ok(()) => {
+                tracing::info!(
+                    message = "subscribed to the Telemetry API",
+                    types = ?self.config.types,
+                    buffering_timeout_ms = self.config.buffer_timeout.as_millis() as u64,
+                    listener = %self.local
+                );
+                true
+            }
+            Err(error @ subscribe::SubscribeError::Unavailable(_)) => {
+                tracing::info!(message = "no Telemetry API: continuing with OTLP only", reason = %error);
+                false
+            }
+            Err(error) => {
+                tracing::warn!(message = "Telemetry API subscription failed: continuing with OTLP only", %error);
+                false
+            }
+        }
+    }
+
+    /// The `faas.*` aggregates, for the flusher's snapshots.
+    pub fn metrics(&self) -> Arc<FaasMetrics> {
+        self.metrics.clone()
+    }
+
+    /// At SHUTDOWN: waits (until `until`, at most one buffering period plus a margin) for the reports of
+    /// open invocations, then emits everything still open.
+    pub async fn settle_and_drain(&self, until: Instant) {
+        let bound =
+            (Instant::now() + self.config.buffer_timeout + Duration::from_millis(500)).min(until);
+        loop {
+            let delivered = self.shared.delivered.notified();
+            tokio::pin!(delivered);
+            delivered.as_mut().enable();
+            if self.shared.open_invocations() == 0 {
+                break;
+            }
+            tokio::select! {
+                () = &mut delivered => {}
+                () = tokio::time::sleep_until(bound) => break,
+            }
+        }
+        let open = self.shared.open_invocations();
+        if open > 0 {
+            tracing::info!(
+                message = "shutdown: invocations without a platform.report emitted as they are",
+                open
+            );
+        }
+        self.shared.drain();
+    }
+
+    /// Batches received so far.
+    pub fn batches(&self) -> u64 {
+        self.shared.batches()
+    }
+}

@@ -1,0 +1,107 @@
+//! The subscription request: `PUT /2022-07-01/telemetry` on the Extensions API host, during init, with
+//! the schema version, streams, buffering and the `sandbox.localdomain` destination Lambda requires.
+
+use crate::config::TelemetryApiConfig;
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use lambda_runtime_api_client::{Client, body::Body, build_request};
+
+/// The event schema requested (records of `2025-01-29` parse too).
+pub const SCHEMA_VERSION: &str = "2022-12-13";
+
+/// Why there is no subscription.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    /// Nothing answers the Telemetry API (the Runtime Interface Emulator, some local tools).
+    #[error("no Telemetry API here ({0})")]
+    Unavailable(String),
+    /// Lambda refused the subscription.
+    #[error("subscription refused: {status} {body}")]
+    Refused {
+        /// Status code.
+        status: StatusCode,
+        /// Lambda's explanation (truncated).
+        body: String,
+    },
+}
+
+/// The request body.
+pub fn request_body(config: &TelemetryApiConfig) -> String {
+    serde_json::json!({
+        "schemaVersion": SCHEMA_VERSION,
+        "types": config.types,
+        "buffering": {
+            "maxItems": config.buffer_max_items,
+            "maxBytes": config.buffer_max_bytes,
+            "timeoutMs": config.buffer_timeout.as_millis() as u64,
+        },
+        "destination": {
+            "protocol": "HTTP",
+            "URI": format!("http://sandbox.localdomain:{}", config.listener.port()),
+        }
+    })
+    .to_string()
+}
+
+/// Subscribes extension `extension_id` (from the register response).
+pub async fn subscribe(
+    config: &TelemetryApiConfig,
+    extension_id: &str,
+) -> Result<(), SubscribeError> {
+    let client = Client::builder()
+        .build()
+        .map_err(|e| SubscribeError::Unavailable(e.to_string()))?;
+    let request = build_request()
+        .method(Method::PUT)
+        .uri("/2022-07-01/telemetry")
+        .header("Lambda-Extension-Identifier", extension_id)
+        .header("Content-Type", "application/json")
+        .body(Body::from(request_body(config)))
+        .map_err(|e| SubscribeError::Unavailable(e.to_string()))?;
+    let response = client
+        .call(request)
+        .await
+        .map_err(|e| SubscribeError::Unavailable(e.to_string()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| {
+            String::from_utf8_lossy(&b.to_bytes())
+                .chars()
+                .take(200)
+                .collect()
+        })
+        .unwrap_or_default();
+    if matches!(
+        status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
+    ) {
+        return Err(SubscribeError::Unavailable(format!("{status} {body}")));
+    }
+    Err(SubscribeError::Refused { status, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_names_schema_streams_buffering_and_the_sandbox_destination() {
+        let body: serde_json::Value =
+            serde_json::from_str(&request_body(&TelemetryApiConfig::default())).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "schemaVersion": "2022-12-13",
+                "types": ["platform", "function", "extension"],
+                "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+                "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4319"}
+            })
+        );
+    }
+}
