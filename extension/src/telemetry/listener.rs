@@ -165,3 +165,67 @@ async fn deliver(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Signal;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    fn shared() -> Arc<Shared> {
+        let metrics = Arc::new(FaasMetrics::new("other"));
+        Arc::new(Shared::new(
+            Translator::new(metrics.clone(), "other"),
+            SharedBuffer::new(1 << 20),
+            Arc::new(Completions::default()),
+            metrics,
+        ))
+    }
+
+    async fn post(shared: &Arc<Shared>, path: &str, body: &str) -> StatusCode {
+        let request = Request::post(path)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        router(shared.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_buffered_and_runtime_done_signalled_before_the_answer() {
+        let shared = shared();
+        let batch = include_str!("../../tests/fixtures/telemetry/mixed-batch.json");
+        assert_eq!(post(&shared, "/", batch).await, StatusCode::OK);
+        let report = include_str!("../../tests/fixtures/telemetry/platform.runtimeDone.json");
+        assert_eq!(post(&shared, "/any/path", report).await, StatusCode::OK);
+        assert!(
+            shared
+                .completions
+                .is_finished("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa")
+        );
+        let signals: Vec<Signal> = shared
+            .buffer
+            .lock()
+            .drain()
+            .iter()
+            .map(|e| e.signal)
+            .collect();
+        assert!(
+            signals.contains(&Signal::Traces),
+            "the reported invocation's spans"
+        );
+        assert!(signals.contains(&Signal::Logs), "the function's line");
+        assert_eq!(shared.batches(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_a_batch_is_a_400() {
+        let shared = shared();
+        assert_eq!(post(&shared, "/", "{}").await, StatusCode::BAD_REQUEST);
+        assert_eq!(shared.batches(), 0);
+    }
+}

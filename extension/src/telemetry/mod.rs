@@ -72,7 +72,7 @@ impl TelemetryApi {
 
     /// Subscribes; logs the outcome once. Returns whether events will come.
     pub async fn subscribe(&self, extension_id: &str) -> bool {
-        match subscribe::subscribe(&self.config, extension_id).await {
+        match subscribe::subscribe(&self.config, extension_id, None).await {
             Ok(()) => {
                 tracing::info!(
                     message = "subscribed to the Telemetry API",

@@ -43,12 +43,19 @@ pub fn request_body(config: &TelemetryApiConfig) -> String {
     .to_string()
 }
 
-/// Subscribes extension `extension_id` (from the register response).
+/// Subscribes extension `extension_id` (from the register response) at the Extensions API host in
+/// `AWS_LAMBDA_RUNTIME_API`, or at `endpoint` when given.
 pub async fn subscribe(
     config: &TelemetryApiConfig,
     extension_id: &str,
+    endpoint: Option<http::Uri>,
 ) -> Result<(), SubscribeError> {
-    let client = Client::builder()
+    let builder = Client::builder();
+    let builder = match endpoint {
+        Some(uri) => builder.with_endpoint(uri),
+        None => builder,
+    };
+    let client = builder
         .build()
         .map_err(|e| SubscribeError::Unavailable(e.to_string()))?;
     let request = build_request()
@@ -89,6 +96,52 @@ pub async fn subscribe(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::put;
+
+    /// An Extensions API host answering the subscription with `status`; returns its address.
+    async fn api_answering(status: StatusCode) -> http::Uri {
+        let app = axum::Router::new().route(
+            "/2022-07-01/telemetry",
+            put(move |body: String| async move {
+                assert!(body.contains("sandbox.localdomain"), "{body}");
+                status
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}").parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn outcomes_tell_a_missing_api_from_a_refusal() {
+        let config = TelemetryApiConfig::default();
+        let ok = api_answering(StatusCode::OK).await;
+        assert!(subscribe(&config, "id", Some(ok)).await.is_ok());
+        // The Runtime Interface Emulator has no Telemetry API.
+        let missing = api_answering(StatusCode::NOT_FOUND).await;
+        assert!(matches!(
+            subscribe(&config, "id", Some(missing)).await,
+            Err(SubscribeError::Unavailable(_))
+        ));
+        let refused = api_answering(StatusCode::BAD_REQUEST).await;
+        assert!(matches!(
+            subscribe(&config, "id", Some(refused)).await,
+            Err(SubscribeError::Refused { .. })
+        ));
+        let nobody: http::Uri = format!("http://127.0.0.1:{}", closed_port())
+            .parse()
+            .unwrap();
+        assert!(matches!(
+            subscribe(&config, "id", Some(nobody)).await,
+            Err(SubscribeError::Unavailable(_))
+        ));
+    }
+
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
 
     #[test]
     fn the_request_names_schema_streams_buffering_and_the_sandbox_destination() {

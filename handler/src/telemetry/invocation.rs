@@ -4,7 +4,8 @@
 //! `faas.invocation_id`, `faas.coldstart`, `http.request.method`, `http.route`, `url.path`,
 //! `user_agent.original`, `http.response.status_code`; error status on 5xx), continues the
 //! caller's trace (see [`super::propagation`]) and ends when the response is ready. The layer
-//! also records `http.server.request.duration` and `faas.coldstarts`.
+//! also records `http.server.request.duration`. (`faas.coldstarts` and the other `faas.*` metrics come
+//! from the sidecar, which learns them from Lambda's Telemetry API: counting here too would double them.)
 
 use super::metrics::Metrics;
 use super::propagation::parent_context;
@@ -72,9 +73,6 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
         let coldstart = COLD.swap(false, Ordering::Relaxed);
-        if coldstart {
-            self.metrics.coldstarts.add(1, &[]);
-        }
         let method = request.method().as_str().to_string();
         let route = Route::for_path(request_path(&request)).map(Route::template);
         let span = invocation_span(&request, &method, route, coldstart);

@@ -2,9 +2,9 @@
 //! when telemetry is disabled, so recording is always safe.
 
 use super::SCOPE;
-use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::metrics::Histogram;
 use opentelemetry_semantic_conventions::metric::{
-    FAAS_COLDSTARTS, HTTP_SERVER_REQUEST_DURATION, RPC_CLIENT_CALL_DURATION,
+    HTTP_SERVER_REQUEST_DURATION, RPC_CLIENT_CALL_DURATION,
 };
 
 /// Explicit bucket boundaries (seconds) for request and call durations: the semantic
@@ -22,8 +22,6 @@ pub struct Metrics {
     pub aws_call_duration: Histogram<f64>,
     /// `app.s3.buckets.returned`: bucket names returned by a listing.
     pub buckets_returned: Histogram<u64>,
-    /// `faas.coldstarts`: cold starts of this process (0 or 1 per process).
-    pub coldstarts: Counter<u64>,
 }
 
 impl Metrics {
@@ -50,11 +48,6 @@ impl Metrics {
                 .with_boundaries(vec![
                     0.0, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 10000.0,
                 ])
-                .build(),
-            coldstarts: meter
-                .u64_counter(FAAS_COLDSTARTS)
-                .with_unit("{coldstart}")
-                .with_description("Cold starts of the function")
                 .build(),
         }
     }
