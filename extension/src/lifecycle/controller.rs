@@ -212,3 +212,146 @@ fn instant_at(deadline_ms: u64) -> Instant {
         .unwrap_or(0);
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, FlushMode};
+    use crate::exporter::Exporters;
+    use crate::lifecycle::completion::RootSpan;
+    use crate::pipeline::resource::{Enricher, LambdaFacts};
+    use crate::pipeline::{Entry, Payload, SharedBuffer};
+
+    struct Rig {
+        controller: Controller,
+        completions: Arc<Completions>,
+        buffer: SharedBuffer,
+        stats: Arc<Stats>,
+    }
+
+    /// A controller in `end` mode exporting nowhere (no endpoint, no console): what is measured here is
+    /// how long it holds `next`, in tokio's paused time.
+    fn rig() -> Rig {
+        let mut flush = Config::default().flush;
+        flush.mode = FlushMode::End;
+        let stats = Arc::new(Stats::new());
+        let buffer = SharedBuffer::new(1 << 20);
+        let exporters = Arc::new(Exporters::new(None, false, stats.clone(), 1 << 20));
+        let enricher = Arc::new(Enricher::new(&LambdaFacts::default(), &[]));
+        let flusher = Flusher::new(buffer.clone(), exporters, enricher, stats.clone());
+        let completions = Arc::new(Completions::default());
+        Rig {
+            controller: Controller::new(flush, flusher, completions.clone(), stats.clone()),
+            completions,
+            buffer,
+            stats,
+        }
+    }
+
+    fn root() -> RootSpan {
+        RootSpan {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            parent_span_id: Vec::new(),
+        }
+    }
+
+    fn far_deadline() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64 + 60_000)
+            .unwrap_or(u64::MAX)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivered_root_span_releases_next_at_once_and_the_buffer_is_flushed() {
+        let mut rig = rig();
+        rig.buffer
+            .lock()
+            .push(Entry::new(&Payload::Traces(Vec::new())));
+        rig.completions.mark("a".into(), root());
+        let started = Instant::now();
+        rig.controller.on_invoke("a", far_deadline()).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert!(rig.buffer.lock().is_empty(), "end mode exports before next");
+        assert_eq!(rig.stats.post_runtime_summary().0, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_a_root_span_is_bounded_and_skipped_after_a_silent_invocation() {
+        let mut rig = rig();
+        let timeout = rig.controller.config.completion_timeout;
+        let started = Instant::now();
+        rig.controller.on_invoke("silent", far_deadline()).await;
+        assert_eq!(
+            started.elapsed(),
+            timeout,
+            "bounded by flush.completion_timeout_ms"
+        );
+
+        // The previous invocation never delivered a root span: the next one does not wait at all.
+        let started = Instant::now();
+        rig.controller.on_invoke("next", far_deadline()).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+
+        // A root span arriving (even late) turns waiting back on.
+        rig.completions.mark("next".into(), root());
+        let waiter = {
+            let completions = rig.completions.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                completions.mark("third".into(), root());
+            })
+        };
+        let started = Instant::now();
+        rig.controller.on_invoke("third", far_deadline()).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(40));
+        waiter.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runtime_done_ends_the_wait_without_counting_as_a_root_span() {
+        let mut rig = rig();
+        let completions = rig.completions.clone();
+        let lambda = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            completions.mark_runtime_done("crashed".into());
+        });
+        let started = Instant::now();
+        rig.controller.on_invoke("crashed", far_deadline()).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(30));
+        lambda.await.unwrap();
+        // No root span came: the next invocation does not wait for one.
+        let started = Instant::now();
+        rig.controller.on_invoke("after", far_deadline()).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_invocation_deadline_caps_the_wait() {
+        let mut rig = rig();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let started = Instant::now();
+        rig.controller.on_invoke("short", now_ms + 500).await;
+        assert!(
+            started.elapsed() <= Duration::from_millis(501),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_exports_what_is_buffered_within_the_deadline() {
+        let mut rig = rig();
+        rig.buffer
+            .lock()
+            .push(Entry::new(&Payload::Traces(Vec::new())));
+        let started = Instant::now();
+        rig.controller.on_shutdown("spindown", far_deadline()).await;
+        assert!(rig.buffer.lock().is_empty());
+        assert!(started.elapsed() < Duration::from_millis(10));
+    }
+}
