@@ -144,15 +144,39 @@ def test_every_build_stage_runs_on_the_build_platform(stages):
         assert stage.platform == "$BUILDPLATFORM", f"stage {stage.name} would run under emulation"
 
 
+def zigbuild_invocations(command: str) -> list[list[str]]:
+    """The arguments of each `cargo zigbuild` invocation in a RUN command (one `&&`-separated step each)."""
+    steps = [step.split() for step in re.split(r"&&|;", command.replace("\\\n", " "))]
+    return [step[2:] for step in steps if step[:2] == ["cargo", "zigbuild"]]
+
+
 def test_builder_cross_compiles_both_binaries_locked_against_glibc_2_34(builder):
     (run,) = [i for i in builder.of("RUN") if "cargo zigbuild" in i.value]
     command = run.value
-    for flag in ("--release", "--locked", "--bin bootstrap", "--bin otel-sidecar"):
-        assert flag in command, flag
-    assert re.search(r'--target "?\$triple\.2\.34"?', command), "glibc floor pinned to 2.34 (Amazon Linux 2023)"
+    invocations = zigbuild_invocations(command)
+    assert invocations, "no cargo zigbuild step"
+    for args in invocations:
+        assert "--release" in args and "--locked" in args, args
+        assert re.search(r'--target "?\$triple\.2\.34"?', " ".join(args)), "glibc floor pinned to 2.34 (Amazon Linux 2023)"
     assert "arm64) triple=aarch64-unknown-linux-gnu" in command
     assert "amd64) triple=x86_64-unknown-linux-gnu" in command
     assert sorted(builder_outputs(builder)) == ["/out/bootstrap", "/out/otel-sidecar"]
+
+
+def test_builder_builds_the_sidecar_in_its_own_invocation(builder):
+    """Features unify across the packages of one cargo invocation: built with the handler, the sidecar gets the
+    AWS SDK's (hyper's http2...) and grows by 0.5 MB. `-p extension` resolves them for the sidecar alone."""
+    (run,) = [i for i in builder.of("RUN") if "cargo zigbuild" in i.value]
+    bins = {}
+    for args in zigbuild_invocations(run.value):
+        built = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--bin"]
+        for name in built:
+            bins[name] = args
+    assert sorted(bins) == ["bootstrap", "otel-sidecar"], bins
+    sidecar = bins["otel-sidecar"]
+    assert "--bin bootstrap" not in " ".join(sidecar), "the sidecar must not share the function's invocation"
+    assert "-p extension" in " ".join(sidecar) or "--package extension" in " ".join(sidecar), sidecar
+    assert "--workspace" not in sidecar and "--features" not in " ".join(sidecar), sidecar
 
 
 def test_builder_caches_dependencies_per_architecture(builder):

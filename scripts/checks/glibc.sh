@@ -63,10 +63,13 @@ else
   # A target dir of its own: the host build's artifacts are for another architecture anyway, and the shared dir's
   # lock would serialize this build behind every other cargo command.
   cross_dir=$root/target/zigbuild
-  bin_args=()
-  for b in "${bins[@]}"; do bin_args+=(--bin "$b"); done
   start=$(date +%s)
-  CARGO_TARGET_DIR=$cross_dir cargo zigbuild --quiet --release --locked --target "$triple.$glibc_max" "${bin_args[@]}"
+  # One invocation per binary, as the Dockerfile builds them: the sidecar's features resolved for it alone.
+  for b in "${bins[@]}"; do
+    package=(); [ "$b" = otel-sidecar ] && package=(-p extension)
+    CARGO_TARGET_DIR=$cross_dir cargo zigbuild --quiet --release --locked --target "$triple.$glibc_max" \
+      "${package[@]}" --bin "$b"
+  done
   echo "  arm64 build: $(( $(date +%s) - start )) s"
   for b in "${bins[@]}"; do check_binary "$cross_dir/$triple/release/$b" "AArch64"; done
 fi
