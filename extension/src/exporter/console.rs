@@ -4,7 +4,9 @@
 
 use crate::pipeline::Payload;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Metric, NumberDataPoint, metric::Data, number_data_point,
+};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -107,76 +109,45 @@ fn tree(out: &mut String, span: &Span, all: &[&Span], depth: usize) {
     }
 }
 
-fn metric_points(metric: &opentelemetry_proto::tonic::metrics::v1::Metric) -> Vec<String> {
+/// One line per data point: `name{attrs} = value unit` for sums and gauges, `name{attrs} count=N
+/// sum=S unit` for the distributions (histogram, exponential histogram, summary).
+fn metric_points(metric: &Metric) -> Vec<String> {
     let unit = if metric.unit.is_empty() || metric.unit.starts_with('{') {
         String::new()
     } else {
         format!(" {}", metric.unit)
     };
-    let number = |v: &Option<number_data_point::Value>| match v {
-        Some(number_data_point::Value::AsDouble(d)) => format!("{d}"),
-        Some(number_data_point::Value::AsInt(i)) => i.to_string(),
-        None => "-".into(),
+    let line = |attributes: &[KeyValue], reading: String| {
+        format!("{}{} {reading}{unit}", metric.name, attrs(attributes))
     };
-    let name = &metric.name;
+    let number = |p: &NumberDataPoint| {
+        let value = match p.value {
+            Some(number_data_point::Value::AsDouble(d)) => format!("{d}"),
+            Some(number_data_point::Value::AsInt(i)) => i.to_string(),
+            None => "-".into(),
+        };
+        line(&p.attributes, format!("= {value}"))
+    };
+    let distribution = |attributes: &[KeyValue], count: u64, sum: f64| {
+        line(attributes, format!("count={count} sum={sum:.2}"))
+    };
     match &metric.data {
-        Some(Data::Sum(s)) => s
-            .data_points
-            .iter()
-            .map(|p| {
-                format!(
-                    "{name}{} = {}{unit}",
-                    attrs(&p.attributes),
-                    number(&p.value)
-                )
-            })
-            .collect(),
-        Some(Data::Gauge(g)) => g
-            .data_points
-            .iter()
-            .map(|p| {
-                format!(
-                    "{name}{} = {}{unit}",
-                    attrs(&p.attributes),
-                    number(&p.value)
-                )
-            })
-            .collect(),
+        Some(Data::Sum(s)) => s.data_points.iter().map(number).collect(),
+        Some(Data::Gauge(g)) => g.data_points.iter().map(number).collect(),
         Some(Data::Histogram(h)) => h
             .data_points
             .iter()
-            .map(|p| {
-                format!(
-                    "{name}{} count={} sum={:.2}{unit}",
-                    attrs(&p.attributes),
-                    p.count,
-                    p.sum.unwrap_or(0.0)
-                )
-            })
+            .map(|p| distribution(&p.attributes, p.count, p.sum.unwrap_or(0.0)))
             .collect(),
         Some(Data::ExponentialHistogram(h)) => h
             .data_points
             .iter()
-            .map(|p| {
-                format!(
-                    "{name}{} count={} sum={:.2}{unit}",
-                    attrs(&p.attributes),
-                    p.count,
-                    p.sum.unwrap_or(0.0)
-                )
-            })
+            .map(|p| distribution(&p.attributes, p.count, p.sum.unwrap_or(0.0)))
             .collect(),
         Some(Data::Summary(s)) => s
             .data_points
             .iter()
-            .map(|p| {
-                format!(
-                    "{name}{} count={} sum={:.2}{unit}",
-                    attrs(&p.attributes),
-                    p.count,
-                    p.sum
-                )
-            })
+            .map(|p| distribution(&p.attributes, p.count, p.sum))
             .collect(),
         None => Vec::new(),
     }
@@ -217,7 +188,8 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::metrics::v1::{
-        Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+        ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+        ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
     };
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 
@@ -282,5 +254,88 @@ mod tests {
             "ab".repeat(16)
         );
         assert_eq!(text, expected);
+    }
+
+    fn metric(name: &str, unit: &str, data: Data) -> Metric {
+        Metric {
+            name: name.into(),
+            unit: unit.into(),
+            data: Some(data),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn renders_each_kind_of_metric_point() {
+        let attributes = vec![KeyValue {
+            key: "op".into(),
+            value: Some(AnyValue {
+                value: Some(Value::BoolValue(true)),
+            }),
+            ..Default::default()
+        }];
+        let metrics = vec![
+            metric(
+                "temp",
+                "Cel",
+                Data::Gauge(Gauge {
+                    data_points: vec![NumberDataPoint {
+                        value: Some(number_data_point::Value::AsDouble(21.5)),
+                        ..Default::default()
+                    }],
+                }),
+            ),
+            metric(
+                "latency",
+                "ms",
+                Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        attributes: attributes.clone(),
+                        count: 4,
+                        sum: Some(10.5),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            ),
+            metric(
+                "size",
+                "By",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        count: 2,
+                        sum: None,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            ),
+            metric(
+                "rtt",
+                "",
+                Data::Summary(Summary {
+                    data_points: vec![SummaryDataPoint {
+                        attributes,
+                        count: 3,
+                        sum: 1.0,
+                        ..Default::default()
+                    }],
+                }),
+            ),
+        ];
+        let payload = Payload::Metrics(vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+        assert_eq!(
+            render(&[&payload]),
+            "[otel] metric temp = 21.5 Cel\n\
+             [otel] metric latency{op=true} count=4 sum=10.50 ms\n\
+             [otel] metric size count=2 sum=0.00 By\n\
+             [otel] metric rtt{op=true} count=3 sum=1.00\n"
+        );
     }
 }
