@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Options, Sandbox, Work, expected_spans};
+use common::{Options, Sandbox, Work};
 use std::time::Duration;
 use testkit::Behaviour;
 
@@ -13,35 +13,19 @@ const FAST_RETRIES: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_sent_while_the_backend_is_down_is_delivered_once_it_is_back() {
-    let config = format!("flush: {{ mode: end }}\n{FAST_RETRIES}");
-    let sandbox = Sandbox::start(Options {
-        config,
-        ..Options::default()
-    })
-    .await;
+    let sandbox = Sandbox::with_config(format!("flush: {{ mode: end }}\n{FAST_RETRIES}")).await;
     let work = Work::default();
-    let mut expected = Vec::new();
     sandbox.backend().set_behaviour(Behaviour::Fail {
         status: 503,
         retry_after: None,
     });
-    for _ in 0..5 {
-        let (id, _) = sandbox.invoke(&work).await;
-        expected.extend(expected_spans(&id, &work));
-    }
+    let mut expected = sandbox.invoke_times(5, &work).await;
     assert!(sandbox.backend().traces().is_empty());
     assert!(sandbox.backend().requests().iter().any(|r| r.status == 503));
     sandbox.backend().set_behaviour(Behaviour::Accept);
-    for _ in 0..3 {
-        let (id, _) = sandbox.invoke(&work).await;
-        expected.extend(expected_spans(&id, &work));
-    }
-    let finished = sandbox.shutdown().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
-    let counts = finished.span_counts();
-    for name in &expected {
-        assert_eq!(counts.get(name), Some(&1), "{name}\n{}", finished.stderr);
-    }
+    expected.extend(sandbox.invoke_times(3, &work).await);
+    let finished = sandbox.shutdown_cleanly().await;
+    finished.assert_delivered_once(&expected);
     assert_eq!(
         finished.self_metric("otel_sidecar.dropped", "traces"),
         Some(0.0)
@@ -58,11 +42,7 @@ async fn beyond_the_cap_the_oldest_data_is_dropped_and_counted_exactly() {
     let config = format!(
         "flush: {{ mode: end }}\nlimits: {{ max_buffer_bytes: 6000, max_request_bytes: 2048 }}\n{FAST_RETRIES}"
     );
-    let sandbox = Sandbox::start(Options {
-        config,
-        ..Options::default()
-    })
-    .await;
+    let sandbox = Sandbox::with_config(config).await;
     let work = Work::default();
     let mut invocations = Vec::new();
     sandbox.backend().set_behaviour(Behaviour::Fail {
@@ -76,8 +56,7 @@ async fn beyond_the_cap_the_oldest_data_is_dropped_and_counted_exactly() {
     for _ in 0..2 {
         invocations.push(sandbox.invoke(&work).await.0);
     }
-    let finished = sandbox.shutdown().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
+    let finished = sandbox.shutdown_cleanly().await;
     let counts = finished.span_counts();
     assert!(counts.values().all(|&n| n == 1), "duplicates: {counts:?}");
     let emitted = invocations.len() * (work.spans + 1);
@@ -140,8 +119,7 @@ async fn a_hanging_backend_delays_each_invocation_by_at_most_the_bound() {
         !sandbox.backend().requests().is_empty(),
         "the backend was reached"
     );
-    let finished = sandbox.shutdown().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
+    let finished = sandbox.shutdown_cleanly().await;
     assert!(
         finished.exit_after < Duration::from_secs(3),
         "exit within the SHUTDOWN deadline, took {:?}",

@@ -9,34 +9,11 @@ async fn exactly_once(mode: &str, invocations: usize) {
     let config = format!(
         "flush:\n  mode: {mode}\n  interval_ms: 100\n  adaptive_busy_threshold_ms: 60000\n"
     );
-    let sandbox = Sandbox::start(Options {
-        config,
-        ..Options::default()
-    })
-    .await;
-    let work = Work::default();
-    let mut expected = Vec::new();
-    for _ in 0..invocations {
-        let (id, _) = sandbox.invoke(&work).await;
-        expected.extend(expected_spans(&id, &work));
-    }
-    let finished = sandbox.shutdown().await;
-    assert!(
-        finished.status.success(),
-        "exit status {}:\n{}",
-        finished.status,
-        finished.stderr
-    );
+    let sandbox = Sandbox::with_config(config).await;
+    let expected = sandbox.invoke_times(invocations, &Work::default()).await;
+    let finished = sandbox.shutdown_cleanly().await;
+    finished.assert_delivered_once(&expected);
     let counts = finished.span_counts();
-    for name in &expected {
-        assert_eq!(
-            counts.get(name),
-            Some(&1),
-            "{mode}: span {name} delivered {:?} times\n{}",
-            counts.get(name),
-            finished.stderr
-        );
-    }
     assert_eq!(
         counts.len(),
         expected.len(),
@@ -124,12 +101,7 @@ async fn every_span_is_delivered_exactly_once_in_adaptive_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_right_after_an_invocation_delivers_its_data() {
     // A long interval keeps the invocation's data buffered: only SHUTDOWN can deliver it.
-    let config = "flush:\n  mode: periodic\n  interval_ms: 3600000\n".to_owned();
-    let sandbox = Sandbox::start(Options {
-        config,
-        ..Options::default()
-    })
-    .await;
+    let sandbox = Sandbox::with_config("flush:\n  mode: periodic\n  interval_ms: 3600000\n").await;
     let work = Work::default();
     let (first, _) = sandbox.invoke(&work).await; // the first end in periodic mode exports
     let (last, _) = sandbox.invoke(&work).await;
@@ -141,15 +113,10 @@ async fn shutdown_right_after_an_invocation_delivers_its_data() {
             .all(|t| !format!("{t:?}").contains(&last)),
         "not exported before SHUTDOWN"
     );
-    let finished = sandbox.shutdown().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
-    let counts = finished.span_counts();
-    for name in expected_spans(&first, &work)
-        .iter()
-        .chain(&expected_spans(&last, &work))
-    {
-        assert_eq!(counts.get(name), Some(&1), "{name}\n{}", finished.stderr);
-    }
+    let finished = sandbox.shutdown_cleanly().await;
+    finished.assert_delivered_once(
+        &[expected_spans(&first, &work), expected_spans(&last, &work)].concat(),
+    );
     assert!(
         finished.stderr.contains("everything exported"),
         "{}",
@@ -204,11 +171,11 @@ async fn a_function_that_exports_nothing_stalls_the_sidecar_at_most_once() {
         "{}",
         finished.stderr
     );
-    let counts = finished.span_counts();
-    for name in expected_spans(&id, &Work::default())
-        .iter()
-        .chain(&expected_spans(&id2, &Work::default()))
-    {
-        assert_eq!(counts.get(name), Some(&1), "{name}");
-    }
+    finished.assert_delivered_once(
+        &[
+            expected_spans(&id, &Work::default()),
+            expected_spans(&id2, &Work::default()),
+        ]
+        .concat(),
+    );
 }

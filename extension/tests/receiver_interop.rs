@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Options, Sandbox, Work, expected_spans};
+use common::{Options, Sandbox, Work};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -29,12 +29,8 @@ fn python() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_exporters_interoperate() {
     let python = python();
-    let config = "flush: { mode: end, completion_timeout_ms: 20000 }\n".to_owned();
-    let sandbox = Sandbox::start(Options {
-        config,
-        ..Options::default()
-    })
-    .await;
+    let sandbox =
+        Sandbox::with_config("flush: { mode: end, completion_timeout_ms: 20000 }\n").await;
     // The Rust stand-in answers but exports nothing: the Python process plays the function's telemetry.
     let request_id = sandbox
         .enqueue(&Work {
@@ -96,38 +92,25 @@ async fn the_python_sdk_exporters_interoperate() {
         .find(|p| p.name == "py.requests")
         .expect("python metric delivered");
     assert_eq!(counter.value, 3.0);
-    let finished = sandbox.shutdown().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
+    sandbox.shutdown_cleanly().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_bodies_are_rejected_and_nothing_else_is_lost() {
-    let sandbox = Sandbox::start(Options {
-        config: "flush: { mode: end }\n".into(),
-        ..Options::default()
-    })
-    .await;
+    let sandbox = Sandbox::with_config("flush: { mode: end }\n").await;
     let work = Work {
         bad_requests: true,
         ..Work::default()
     };
-    let mut expected = Vec::new();
-    for _ in 0..3 {
-        let (id, _) = sandbox.invoke(&work).await;
-        expected.extend(expected_spans(&id, &work));
-    }
+    let expected = sandbox.invoke_times(3, &work).await;
     assert_eq!(
         *sandbox.function.bad_statuses.lock().unwrap(),
         [400, 413, 400, 413, 400, 413]
     );
-    let finished = sandbox.shutdown().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
+    let finished = sandbox.shutdown_cleanly().await;
+    finished.assert_delivered_once(&expected);
     let counts = finished.span_counts();
     assert_eq!(counts.len(), expected.len(), "{counts:?}");
-    assert!(
-        expected.iter().all(|name| counts.get(name) == Some(&1)),
-        "{counts:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,8 +122,7 @@ async fn an_invalid_config_is_reported_and_the_sidecar_falls_back_to_the_console
     };
     let sandbox = Sandbox::start(options).await;
     let (id, _) = sandbox.invoke(&Work::default()).await;
-    let finished = sandbox.shutdown().await;
-    assert!(finished.status.success(), "{}", finished.stderr);
+    let finished = sandbox.shutdown_cleanly().await;
     assert!(
         finished.stderr.contains("invalid configuration") && finished.stderr.contains("flush.mode"),
         "{}",

@@ -74,6 +74,15 @@ pub fn sidecar_binary() -> PathBuf {
 }
 
 impl Sandbox {
+    /// A sandbox with the default options (freezing, fake backend) and `config` appended to its config.
+    pub async fn with_config(config: impl Into<String>) -> Sandbox {
+        Sandbox::start(Options {
+            config: config.into(),
+            ..Options::default()
+        })
+        .await
+    }
+
     pub async fn start(options: Options) -> Sandbox {
         let backend = if options.backend {
             Some(FakeOtlpBackend::start().await.expect("fake backend"))
@@ -171,6 +180,16 @@ impl Sandbox {
         (request_id, overhead)
     }
 
+    /// Runs `count` invocations of `work` one after the other; returns the names of the spans they emit.
+    pub async fn invoke_times(&self, count: usize, work: &Work) -> Vec<String> {
+        let mut expected = Vec::new();
+        for _ in 0..count {
+            let (id, _) = self.invoke(work).await;
+            expected.extend(expected_spans(&id, work));
+        }
+        expected
+    }
+
     /// Enqueues one invocation (thawing the sandbox).
     pub async fn enqueue(&self, work: &Work) -> String {
         let invocation = InvocationBuilder::new()
@@ -263,6 +282,18 @@ impl Sandbox {
         }
     }
 
+    /// [`Sandbox::shutdown`], asserting that the sidecar exited successfully.
+    pub async fn shutdown_cleanly(self) -> Finished {
+        let finished = self.shutdown().await;
+        assert!(
+            finished.status.success(),
+            "exit status {}:\n{}",
+            finished.status,
+            finished.stderr
+        );
+        finished
+    }
+
     pub fn stderr(&self) -> String {
         read(&self.dir, "stderr")
     }
@@ -329,6 +360,20 @@ impl Finished {
             *counts.entry(span.name).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// Asserts that each span in `names` reached the backend exactly once.
+    pub fn assert_delivered_once<'a>(&self, names: impl IntoIterator<Item = &'a String>) {
+        let counts = self.span_counts();
+        for name in names {
+            assert_eq!(
+                counts.get(name),
+                Some(&1),
+                "span {name} delivered {:?} times\n{}",
+                counts.get(name),
+                self.stderr
+            );
+        }
     }
 
     /// The final (largest) value of the sidecar's own cumulative metric `name` with attribute `signal`.
