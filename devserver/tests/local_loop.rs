@@ -267,7 +267,13 @@ fn scripts_dev_starts_shows_telemetry_and_stops_cleanly_twice() {
             {
                 assert!(
                     Instant::now() < deadline,
-                    "run 2: no GET / span at the backend"
+                    "run 2: no GET / span at the backend; it received {:?}, spans {:#?}",
+                    backend
+                        .requests()
+                        .iter()
+                        .map(|r| (r.path.clone(), r.status))
+                        .collect::<Vec<_>>(),
+                    testkit::otlp_view::spans(&backend.traces())
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }

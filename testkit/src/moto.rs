@@ -76,19 +76,34 @@ impl Drop for MotoServer {
     }
 }
 
-/// A port the OS says is free now (bound, then released).
+/// A port the OS says is free now (bound, then released), never one this process handed out before:
+/// tests ask for several ports in a row, and the OS may offer a just-released port again.
 pub fn free_port() -> Result<u16, TestkitError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|source| TestkitError::Io {
-        what: "binding a free port".into(),
-        source,
-    })?;
-    listener
-        .local_addr()
-        .map(|addr| addr.port())
-        .map_err(|source| TestkitError::Io {
-            what: "reading the bound port".into(),
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..64 {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|source| TestkitError::Io {
+            what: "binding a free port".into(),
             source,
-        })
+        })?;
+        let port = listener
+            .local_addr()
+            .map(|addr| addr.port())
+            .map_err(|source| TestkitError::Io {
+                what: "reading the bound port".into(),
+                source,
+            })?;
+        let mut handed_out = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
+    Err(TestkitError::Io {
+        what: "finding a port not handed out before".into(),
+        source: std::io::Error::other("64 attempts"),
+    })
 }
 
 /// The Python that has moto: the workspace's `.venv`, else a `moto_server`'s neighbour on PATH.

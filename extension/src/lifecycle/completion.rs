@@ -7,9 +7,10 @@
 //! parent, every piece of telemetry of the invocation is already in the buffer, so the sidecar can flush
 //! and call `next` at once, without waiting for the Telemetry API (whose batches arrive >= 25 ms late).
 //!
-//! `platform.runtimeDone` (from the Telemetry API, when there is one) is the fallback for invocations
-//! whose root span never comes: a crash, a timeout, a function that exports nothing. The runtime has
-//! called `next` by then, so whatever it exported is already buffered.
+//! `platform.runtimeDone` with a status other than `success` (from the Telemetry API, when there is one)
+//! is the fallback for invocations whose root span never comes: an error, a crash, a timeout. A
+//! successful `runtimeDone` is not used: it may be emitted when the response is posted, before the
+//! function's export reached the sidecar (lambda-simulator does exactly that).
 //!
 //! The wait is bounded (see [`crate::lifecycle::controller`]): a function that exports nothing, or
 //! exports without the attribute, cannot stall the sidecar. The root span's ids are remembered too: the
@@ -53,7 +54,7 @@ impl Completions {
         self.record(id, Some(root));
     }
 
-    /// Records that Lambda reported the runtime done with invocation `id`.
+    /// Records that Lambda reported the runtime done with invocation `id` without success.
     pub fn mark_runtime_done(&self, id: String) {
         self.record(id, None);
     }

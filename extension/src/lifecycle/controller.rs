@@ -6,7 +6,8 @@
 //! handler's contract fills the gap: after its response, it exports its metrics, then its traces, whose
 //! SERVER span carries `faas.invocation_id` and ends last (see [`super::completion`]). On INVOKE the
 //! controller waits for that span, up to `flush.completion_timeout_ms` after the INVOKE event (never past
-//! the invocation's own deadline). It skips the wait entirely when the previous invocation never delivered
+//! the invocation's own deadline), or until the Telemetry API reports the invocation ended in an error,
+//! a crash or a timeout (then the span may never come). It skips the wait entirely when the previous invocation never delivered
 //! its root span, even late: such a function exports nothing (or not to us), and waiting would only add
 //! billed time. One root span arriving turns waiting back on. Data that arrives after `next` was called is
 //! not lost: the process is not frozen until the runtime also calls `next`, so it lands in the buffer and

@@ -97,7 +97,7 @@ impl Shared {
         let Produced {
             spans,
             logs,
-            runtime_done,
+            ended_abnormally,
         } = produced;
         if !spans.is_empty() || !logs.is_empty() {
             let mut buffer = self.buffer.lock();
@@ -108,7 +108,7 @@ impl Shared {
                 buffer.push(Entry::new(&otlp::logs(logs)));
             }
         }
-        for id in runtime_done {
+        for id in ended_abnormally {
             self.completions.mark_runtime_done(id);
         }
     }
@@ -196,16 +196,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_is_buffered_and_runtime_done_signalled_before_the_answer() {
+    async fn a_batch_is_buffered_and_an_abnormal_end_signalled_before_the_answer() {
         let shared = shared();
         let batch = include_str!("../../tests/fixtures/telemetry/mixed-batch.json");
         assert_eq!(post(&shared, "/", batch).await, StatusCode::OK);
-        let report = include_str!("../../tests/fixtures/telemetry/platform.runtimeDone.json");
-        assert_eq!(post(&shared, "/any/path", report).await, StatusCode::OK);
+        let success = include_str!("../../tests/fixtures/telemetry/platform.runtimeDone.json");
+        assert_eq!(post(&shared, "/any/path", success).await, StatusCode::OK);
+        assert!(
+            !shared
+                .completions
+                .is_finished("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"),
+            "a successful runtime still sends its root span: keep waiting for it"
+        );
+        let error = include_str!("../../tests/fixtures/telemetry/platform.runtimeDone.error.json");
+        assert_eq!(post(&shared, "/", error).await, StatusCode::OK);
         assert!(
             shared
                 .completions
-                .is_finished("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa")
+                .is_finished("0f3a5b2c-7e31-4c8e-9a0b-5d4c3b2a1f00")
         );
         let signals: Vec<Signal> = shared
             .buffer
@@ -219,7 +227,7 @@ mod tests {
             "the reported invocation's spans"
         );
         assert!(signals.contains(&Signal::Logs), "the function's line");
-        assert_eq!(shared.batches(), 2);
+        assert_eq!(shared.batches(), 3);
     }
 
     #[tokio::test]

@@ -31,8 +31,12 @@ pub struct Produced {
     pub spans: Vec<Span>,
     /// Log records.
     pub logs: Vec<LogRecord>,
-    /// Invocations the runtime finished (`platform.runtimeDone`), for the flush controller.
-    pub runtime_done: Vec<String>,
+    /// Invocations the runtime ended without success (`platform.runtimeDone` with status `error`,
+    /// `failure` or `timeout`): their root span may never come, so the flush controller stops waiting.
+    /// A successful `runtimeDone` is not a completion signal: the function exports its spans after
+    /// its response, and Lambda (or an emulator) may report `runtimeDone` as soon as the response is
+    /// posted, before those spans reached the sidecar.
+    pub ended_abnormally: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -107,7 +111,9 @@ impl Translator {
                 EventBody::RestoreReport(report) => self.restore.report = Some((time, report)),
                 EventBody::Start(start) => self.on_start(time, start, completions, &mut out),
                 EventBody::RuntimeDone(done) => {
-                    out.runtime_done.push(done.request_id.clone());
+                    if done.status.as_ref().is_some_and(|s| *s != Status::Success) {
+                        out.ended_abnormally.push(done.request_id.clone());
+                    }
                     if self.current.as_deref() == Some(done.request_id.as_str()) {
                         self.current = None;
                     }
