@@ -44,9 +44,19 @@ pub async fn start(binary: &Path, config: &str, backend: &str) -> (Sidecar, Dura
     let receiver_port = testkit::moto::free_port().expect("port");
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = dir.path().join("otel-config.yaml");
+    // The Telemetry API is on by default (as shipped), on a port of its own: benches run one after the
+    // other, and a simulator still delivering to a shared port would feed the next sidecar.
+    let telemetry = if config.contains("telemetry_api") {
+        String::new()
+    } else {
+        let port = testkit::moto::free_port().expect("port");
+        format!("telemetry_api: {{ listener: \"127.0.0.1:{port}\" }}\n")
+    };
     std::fs::write(
         &config_path,
-        format!("receivers:\n  otlp_http: {{ endpoint: \"127.0.0.1:{receiver_port}\" }}\n{config}"),
+        format!(
+            "receivers:\n  otlp_http: {{ endpoint: \"127.0.0.1:{receiver_port}\" }}\n{telemetry}{config}"
+        ),
     )
     .expect("config");
     let spawned_at = unix_micros(SystemTime::now());

@@ -7,11 +7,11 @@
 //!
 //! Measures, for the release `otel-sidecar` next to a trivial extension (`floor_extension`): init (spawn
 //! to first `next`), RSS, post-runtime overhead p50/p99 per flush mode at steady traffic, receiver
-//! throughput, and binary sizes. Everything runs under `lambda-simulator` with a local fake backend. The
+//! throughput, binary sizes, and the Telemetry API's cost (parsing throughput; overhead and RSS on vs off). Everything runs under `lambda-simulator` with a local fake backend. The
 //! post-runtime overhead is timed exactly: a pass-through proxy in front of the Extensions API stamps
 //! each `next` call, and the function stamps the moment it finished (response and telemetry sent).
 //!
-//! One module per printed section (`init`, `overhead`, `rss`, `throughput`), on a shared harness
+//! One module per printed section (`init`, `overhead`, `rss`, `throughput`, `telemetry`), on a shared harness
 //! (`harness`: the sidecar under the simulator; `proxy`: the `next` stamps) and `report` (formatting).
 
 #[allow(dead_code)] // the bench uses only part of the test function
@@ -23,6 +23,7 @@ mod overhead;
 mod proxy;
 mod report;
 mod rss;
+mod telemetry;
 mod throughput;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -50,4 +51,5 @@ async fn main() {
     overhead::run(&sidecar_bin, &floor_bin, &backend).await;
     let loaded = rss::sustained_load(&sidecar_bin, &backend).await;
     throughput::run(&loaded).await;
+    telemetry::run(&sidecar_bin, &backend).await;
 }
