@@ -112,8 +112,8 @@ fn load_config() -> Config {
         message = "configuration",
         file = loaded.path.as_deref().unwrap_or("(none)"),
         flush_mode = config.flush.mode.as_str(),
-        exporter = config.exporter.as_ref().map(|e| e.traces_url.as_str()).unwrap_or("(console)"),
-        headers = ?config.exporter.as_ref().map(|e| e.headers.names()).unwrap_or_default(),
+        exporter = config.exporter.as_ref().map(|e| e.traces.url.as_str()).unwrap_or("(console)"),
+        headers = ?config.exporter.as_ref().map(|e| e.traces.headers.names()).unwrap_or_default(),
         max_buffer_bytes = config.limits.max_buffer_bytes
     );
     config

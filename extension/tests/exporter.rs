@@ -2,10 +2,11 @@
 //! only where the OTLP spec allows them (429/502/503/504, honouring Retry-After; never 400), partial
 //! success counted, deadlines respected.
 
-use extension::config::{ExporterConfig, Headers, RetryConfig};
+use extension::config::{ExporterConfig, Headers, RetryConfig, SignalExport};
 use extension::exporter::otlp::{OtlpExporter, SendOutcome};
 use extension::pipeline::stats::Stats;
 use extension::pipeline::{Payload, Signal};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,21 +21,31 @@ fn exporter_with_backoff(
     max_attempts: u32,
     max_backoff: Duration,
 ) -> OtlpExporter {
+    OtlpExporter::new(
+        config(backend, max_attempts, max_backoff),
+        Arc::new(Stats::new()),
+    )
+}
+
+/// Every signal to `backend`, gzip, one auth header.
+fn config(backend: &FakeOtlpBackend, max_attempts: u32, max_backoff: Duration) -> ExporterConfig {
     let base = backend.endpoint();
-    let config = ExporterConfig {
-        traces_url: format!("{base}/v1/traces"),
-        metrics_url: format!("{base}/v1/metrics"),
-        logs_url: format!("{base}/v1/logs"),
+    let signal = |path: &str| SignalExport {
+        url: format!("{base}/{path}"),
         headers: Headers(vec![("x-honeycomb-team".into(), "secret-key".into())]),
         gzip: true,
         timeout: Duration::from_secs(5),
+    };
+    ExporterConfig {
+        traces: signal("v1/traces"),
+        metrics: signal("v1/metrics"),
+        logs: signal("v1/logs"),
         retry: RetryConfig {
             max_attempts,
             initial_backoff: Duration::from_millis(5),
             max_backoff,
         },
-    };
-    OtlpExporter::new(config, Arc::new(Stats::new()))
+    }
 }
 
 fn body() -> Vec<u8> {
@@ -70,6 +81,34 @@ async fn delivers_gzip_with_the_configured_headers() {
         testkit::otlp_view::spans(&backend.traces())[0].name,
         "exported"
     );
+}
+
+#[tokio::test]
+async fn each_signal_is_sent_with_its_own_headers_and_compression() {
+    let backend = FakeOtlpBackend::start().await.unwrap();
+    let mut config = config(&backend, 1, Duration::from_millis(50));
+    config.metrics.headers = Headers(vec![
+        ("x-honeycomb-team".into(), "metrics-key".into()),
+        ("x-honeycomb-dataset".into(), "metrics".into()),
+    ]);
+    config.metrics.gzip = false;
+    let exporter = OtlpExporter::new(config, Arc::new(Stats::new()));
+    let empty_metrics = prost::Message::encode_to_vec(&ExportMetricsServiceRequest::default());
+    for (signal, body) in [(Signal::Traces, body()), (Signal::Metrics, empty_metrics)] {
+        let outcome = exporter.send(signal, body, None).await;
+        assert_eq!(outcome, SendOutcome::Delivered { rejected: 0 });
+    }
+    let requests = backend.requests();
+    let (traces, metrics) = (&requests[0], &requests[1]);
+    assert_eq!(traces.path, "/v1/traces");
+    assert_eq!(traces.headers["x-honeycomb-team"], "secret-key");
+    assert!(traces.headers.get("x-honeycomb-dataset").is_none());
+    assert_eq!(traces.headers["content-encoding"], "gzip");
+    assert_eq!(metrics.path, "/v1/metrics");
+    assert_eq!(metrics.headers["x-honeycomb-team"], "metrics-key");
+    assert_eq!(metrics.headers["x-honeycomb-dataset"], "metrics");
+    assert!(metrics.headers.get("content-encoding").is_none());
+    assert_eq!(metrics.headers["content-type"], "application/x-protobuf");
 }
 
 #[tokio::test]

@@ -48,14 +48,16 @@ fn a_full_file_is_read_with_substitution() {
     );
     assert_eq!(config.grpc_receiver, None);
     let exporter = config.exporter.expect("exporter configured");
-    assert_eq!(exporter.traces_url, "https://api.honeycomb.io/v1/traces");
-    assert_eq!(exporter.logs_url, "https://api.honeycomb.io/v1/logs");
-    assert_eq!(
-        exporter.headers.0,
-        vec![("x-honeycomb-team".to_owned(), "hc-key".to_owned())]
-    );
-    assert!(!exporter.gzip);
-    assert_eq!(exporter.timeout, Duration::from_millis(2500));
+    assert_eq!(exporter.traces.url, "https://api.honeycomb.io/v1/traces");
+    assert_eq!(exporter.logs.url, "https://api.honeycomb.io/v1/logs");
+    for signal in [&exporter.traces, &exporter.metrics, &exporter.logs] {
+        assert_eq!(
+            signal.headers.0,
+            vec![("x-honeycomb-team".to_owned(), "hc-key".to_owned())]
+        );
+        assert!(!signal.gzip);
+        assert_eq!(signal.timeout, Duration::from_millis(2500));
+    }
     assert_eq!(exporter.retry.max_attempts, 3);
     assert!(!config.console, "console defaults to off when exporting");
     assert_eq!(config.flush.mode, FlushMode::Periodic);
@@ -185,17 +187,24 @@ fn standard_variables_override_the_file() {
     let loaded = load(FULL, &env);
     assert_eq!(loaded.error, None);
     let exporter = loaded.config.exporter.unwrap();
-    assert_eq!(exporter.traces_url, "http://traces:9999/custom");
-    assert_eq!(exporter.metrics_url, "http://collector:4318/v1/metrics");
+    assert_eq!(exporter.traces.url, "http://traces:9999/custom");
+    assert_eq!(exporter.metrics.url, "http://collector:4318/v1/metrics");
+    for other in [&exporter.metrics, &exporter.logs] {
+        assert_eq!(other.headers, exporter.traces.headers);
+        assert_eq!(
+            (other.gzip, other.timeout),
+            (exporter.traces.gzip, exporter.traces.timeout)
+        );
+    }
     assert_eq!(
-        exporter.headers.0,
+        exporter.traces.headers.0,
         vec![
             ("x-honeycomb-team".to_owned(), "from-env".to_owned()),
             ("x-extra".to_owned(), "a=b".to_owned())
         ]
     );
-    assert_eq!(exporter.timeout, Duration::from_millis(750));
-    assert!(exporter.gzip);
+    assert_eq!(exporter.traces.timeout, Duration::from_millis(750));
+    assert!(exporter.traces.gzip);
     // File attributes come last, so they win over OTEL_RESOURCE_ATTRIBUTES.
     assert_eq!(
         loaded.config.resource_attributes,
@@ -209,6 +218,94 @@ fn standard_variables_override_the_file() {
 }
 
 #[test]
+fn per_signal_variables_override_the_generic_ones_for_their_signal_only() {
+    let env = [
+        ("HONEYCOMB_API_KEY", "k"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=generic,x-env=prod"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "750"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "X-Team=traces-key"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "2000"),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "none"),
+    ];
+    let loaded = load(FULL, &env);
+    assert_eq!((loaded.error, loaded.warnings.len()), (None, 0));
+    let exporter = loaded.config.exporter.unwrap();
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    // The file's header, then the generic list, then the signal's own list over both.
+    assert_eq!(
+        exporter.traces.headers.0,
+        pairs(&[
+            ("x-honeycomb-team", "k"),
+            ("x-env", "prod"),
+            ("x-team", "traces-key")
+        ])
+    );
+    let generic = pairs(&[
+        ("x-honeycomb-team", "k"),
+        ("x-team", "generic"),
+        ("x-env", "prod"),
+    ]);
+    assert_eq!(exporter.metrics.headers.0, generic);
+    assert_eq!(exporter.logs.headers.0, generic);
+    assert_eq!(exporter.metrics.timeout, Duration::from_millis(2000));
+    assert_eq!(exporter.traces.timeout, Duration::from_millis(750));
+    assert_eq!(exporter.logs.timeout, Duration::from_millis(750));
+    // The file says `compression: none`; the generic variable says gzip; logs say none again.
+    assert!(exporter.traces.gzip && exporter.metrics.gzip);
+    assert!(!exporter.logs.gzip);
+}
+
+#[test]
+fn bad_per_signal_variables_are_ignored_with_a_warning_naming_them() {
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=generic"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "750"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli"),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "broken"),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "bad name=v,x-ok=1"),
+    ];
+    let loaded = load("", &env);
+    assert_eq!(loaded.error, None);
+    let exporter = loaded.config.exporter.unwrap();
+    // Each bad value falls back to the generic one.
+    assert_eq!(exporter.traces.timeout, Duration::from_millis(750));
+    assert!(!exporter.metrics.gzip);
+    assert_eq!(
+        exporter.logs.headers.0,
+        vec![("x-team".to_owned(), "generic".to_owned())]
+    );
+    // A bad entry is dropped, the good ones of the same list are kept.
+    assert_eq!(
+        exporter.metrics.headers.names(),
+        vec!["x-team", "x-ok"],
+        "{:?}",
+        loaded.warnings
+    );
+    for var in [
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS entry `bad name`",
+    ] {
+        assert!(
+            loaded.warnings.iter().any(|w| w.starts_with(var)),
+            "{var}: {:?}",
+            loaded.warnings
+        );
+    }
+    assert_eq!(loaded.warnings.len(), 4, "{:?}", loaded.warnings);
+}
+
+#[test]
 fn bad_variables_are_ignored_with_a_warning() {
     let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector"),
@@ -219,8 +316,8 @@ fn bad_variables_are_ignored_with_a_warning() {
     let loaded = load("", &env);
     assert_eq!(loaded.error, None);
     let exporter = loaded.config.exporter.unwrap();
-    assert_eq!(exporter.timeout, Duration::from_secs(10));
-    assert!(exporter.gzip);
+    assert_eq!(exporter.traces.timeout, Duration::from_secs(10));
+    assert!(exporter.traces.gzip);
     assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
 }
 

@@ -1,10 +1,13 @@
 //! The `exporter` section plus the standard `OTEL_EXPORTER_OTLP_*` variables, validated: endpoints per
 //! signal (ignoring a variable that points back at our own receiver), headers, compression, timeout, retry.
+//! Per the OpenTelemetry specification, `OTEL_EXPORTER_OTLP_<SIGNAL>_{ENDPOINT,HEADERS,COMPRESSION,TIMEOUT}`
+//! (SIGNAL: TRACES, METRICS, LOGS) override the generic variable for that signal; per-signal headers are
+//! merged over the generic ones (same name: the per-signal value wins).
 
 use super::build::millis;
 use super::env::{EnvLookup, parse_key_value_list, substitute};
 use super::file::ExporterSection;
-use super::{ConfigError, ExporterConfig, Headers, RetryConfig};
+use super::{ConfigError, ExporterConfig, Headers, RetryConfig, SignalExport};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -110,6 +113,7 @@ pub(super) fn exporter(
         return Ok(None);
     };
 
+    // Headers, compression and timeout: the file, then the generic variables, then each signal's own.
     let mut headers = Vec::new();
     for (name, value) in section.headers.iter().flatten() {
         let key = format!("exporter.headers.{name}");
@@ -117,27 +121,8 @@ pub(super) fn exporter(
         check_header(name, &value).map_err(|reason| ConfigError::invalid(&key, reason))?;
         headers.push((name.to_ascii_lowercase(), value));
     }
-    if let Some(raw) = env("OTEL_EXPORTER_OTLP_HEADERS") {
-        match parse_key_value_list(&raw) {
-            Ok(entries) => {
-                for (name, value) in entries {
-                    match check_header(&name, &value) {
-                        Ok(()) => {
-                            let name = name.to_ascii_lowercase();
-                            headers.retain(|(existing, _)| *existing != name);
-                            headers.push((name, value));
-                        }
-                        Err(reason) => warnings.push(format!(
-                            "OTEL_EXPORTER_OTLP_HEADERS entry `{name}` ignored: {reason}"
-                        )),
-                    }
-                }
-            }
-            Err(reason) => warnings.push(format!("OTEL_EXPORTER_OTLP_HEADERS ignored: {reason}")),
-        }
-    }
-
-    let mut gzip = match file_string(&section.compression, "exporter.compression")?.as_deref() {
+    merge_headers_var(&mut headers, "OTEL_EXPORTER_OTLP_HEADERS", env, warnings);
+    let gzip = match file_string(&section.compression, "exporter.compression")?.as_deref() {
         None | Some("gzip") => true,
         Some("none") => false,
         Some(other) => {
@@ -147,27 +132,28 @@ pub(super) fn exporter(
             ));
         }
     };
-    match env_string("OTEL_EXPORTER_OTLP_COMPRESSION").as_deref() {
-        None => {}
-        Some("gzip") => gzip = true,
-        Some("none") => gzip = false,
-        Some(other) => warnings.push(format!(
-            "OTEL_EXPORTER_OTLP_COMPRESSION ignored: `{other}` is not gzip or none"
-        )),
-    }
-
-    let mut timeout = millis(
+    let gzip = compression_var("OTEL_EXPORTER_OTLP_COMPRESSION", env, warnings).unwrap_or(gzip);
+    let timeout = millis(
         section.timeout_ms,
         "exporter.timeout_ms",
         1,
         Duration::from_secs(10),
     )?;
-    if let Some(raw) = env_string("OTEL_EXPORTER_OTLP_TIMEOUT") {
-        match raw.trim().parse::<u64>() {
-            Ok(ms) if ms > 0 => timeout = Duration::from_millis(ms),
-            _ => warnings.push(format!("OTEL_EXPORTER_OTLP_TIMEOUT ignored: `{raw}` is not a positive number of milliseconds")),
+    let timeout = timeout_var("OTEL_EXPORTER_OTLP_TIMEOUT", env, warnings).unwrap_or(timeout);
+    let mut per_signal = |signal: &str, url: String| {
+        let mut headers = headers.clone();
+        let var = |setting: &str| format!("OTEL_EXPORTER_OTLP_{signal}_{setting}");
+        merge_headers_var(&mut headers, &var("HEADERS"), env, warnings);
+        SignalExport {
+            url,
+            headers: Headers(headers),
+            gzip: compression_var(&var("COMPRESSION"), env, warnings).unwrap_or(gzip),
+            timeout: timeout_var(&var("TIMEOUT"), env, warnings).unwrap_or(timeout),
         }
-    }
+    };
+    let traces = per_signal("TRACES", traces_url);
+    let metrics = per_signal("METRICS", metrics_url);
+    let logs = per_signal("LOGS", logs_url);
 
     let retry_section = section.retry.as_ref();
     let max_attempts = match retry_section.and_then(|r| r.max_attempts) {
@@ -200,18 +186,70 @@ pub(super) fn exporter(
     }
 
     Ok(Some(ExporterConfig {
-        traces_url,
-        metrics_url,
-        logs_url,
-        headers: Headers(headers),
-        gzip,
-        timeout,
+        traces,
+        metrics,
+        logs,
         retry: RetryConfig {
             max_attempts,
             initial_backoff,
             max_backoff,
         },
     }))
+}
+
+/// Merges the `name=value` list of variable `var` (if set) over `headers`: an entry replaces the header of
+/// the same name, the others stay. A bad list or entry is ignored with a warning naming `var`.
+fn merge_headers_var(
+    headers: &mut Vec<(String, String)>,
+    var: &str,
+    env: EnvLookup<'_>,
+    warnings: &mut Vec<String>,
+) {
+    let Some(raw) = env(var) else { return };
+    let entries = match parse_key_value_list(&raw) {
+        Ok(entries) => entries,
+        Err(reason) => return warnings.push(format!("{var} ignored: {reason}")),
+    };
+    for (name, value) in entries {
+        match check_header(&name, &value) {
+            Ok(()) => {
+                let name = name.to_ascii_lowercase();
+                headers.retain(|(existing, _)| *existing != name);
+                headers.push((name, value));
+            }
+            Err(reason) => warnings.push(format!("{var} entry `{name}` ignored: {reason}")),
+        }
+    }
+}
+
+/// Variable `var` as a compression choice (`true`: gzip); `None` when unset, empty or invalid (warned).
+fn compression_var(var: &str, env: EnvLookup<'_>, warnings: &mut Vec<String>) -> Option<bool> {
+    match env(var)?.trim() {
+        "" => None,
+        "gzip" => Some(true),
+        "none" => Some(false),
+        other => {
+            warnings.push(format!("{var} ignored: `{other}` is not gzip or none"));
+            None
+        }
+    }
+}
+
+/// Variable `var` as a timeout in milliseconds; `None` when unset, empty or invalid (warned).
+fn timeout_var(var: &str, env: EnvLookup<'_>, warnings: &mut Vec<String>) -> Option<Duration> {
+    let raw = env(var)?;
+    if raw.trim().is_empty() {
+        return None;
+    }
+    match raw.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Some(Duration::from_millis(ms)),
+        _ => {
+            warnings.push(format!(
+                "{var} ignored: `{raw}` is not a positive number of milliseconds"
+            ));
+            None
+        }
+    }
 }
 
 fn check_url(url: &str, receivers: [Option<SocketAddr>; 2]) -> Result<(), String> {

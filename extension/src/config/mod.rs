@@ -78,20 +78,28 @@ pub struct Config {
 /// OTLP/HTTP protobuf exporter settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExporterConfig {
-    /// Full URL for traces.
-    pub traces_url: String,
-    /// Full URL for metrics.
-    pub metrics_url: String,
-    /// Full URL for logs.
-    pub logs_url: String,
+    /// Where and how traces are sent.
+    pub traces: SignalExport,
+    /// Where and how metrics are sent.
+    pub metrics: SignalExport,
+    /// Where and how logs are sent.
+    pub logs: SignalExport,
+    /// Retry policy (every signal).
+    pub retry: RetryConfig,
+}
+
+/// One signal's export settings: `OTEL_EXPORTER_OTLP_<SIGNAL>_*` over the generic `OTEL_EXPORTER_OTLP_*`
+/// over the `exporter` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalExport {
+    /// Full URL.
+    pub url: String,
     /// Extra headers (validated names and values).
     pub headers: Headers,
     /// gzip the request bodies.
     pub gzip: bool,
     /// Timeout of one HTTP request.
     pub timeout: Duration,
-    /// Retry policy.
-    pub retry: RetryConfig,
 }
 
 /// Export headers; `Debug` never shows the values (they are usually API keys).

@@ -1,10 +1,11 @@
-//! OTLP/HTTP protobuf exporter: one POST per signal batch, gzip, configured headers, per-request timeout,
-//! retries per [`super::retry`], partial-success responses read and counted.
+//! OTLP/HTTP protobuf exporter: one POST per signal batch to that signal's URL, with that signal's headers,
+//! compression and per-request timeout (see [`crate::config::SignalExport`]), retries per [`super::retry`],
+//! partial-success responses read and counted.
 //!
 //! The HTTP client (and its TLS roots) is built at the first export, never during Lambda init.
 
 use super::retry::{Disposition, backoff, classify, parse_retry_after};
-use crate::config::ExporterConfig;
+use crate::config::{ExporterConfig, SignalExport};
 use crate::pipeline::Signal;
 use crate::pipeline::stats::Stats;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
@@ -37,8 +38,17 @@ pub enum SendOutcome {
 #[derive(Debug)]
 pub struct OtlpExporter {
     config: ExporterConfig,
-    client: OnceLock<Result<reqwest::Client, String>>,
+    http: OnceLock<Result<Http, String>>,
     stats: Arc<Stats>,
+}
+
+/// The HTTP client and each signal's request headers, built at the first export.
+#[derive(Debug)]
+struct Http {
+    client: reqwest::Client,
+    traces: HeaderMap,
+    metrics: HeaderMap,
+    logs: HeaderMap,
 }
 
 impl OtlpExporter {
@@ -46,44 +56,35 @@ impl OtlpExporter {
     pub fn new(config: ExporterConfig, stats: Arc<Stats>) -> Self {
         Self {
             config,
-            client: OnceLock::new(),
+            http: OnceLock::new(),
             stats,
         }
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
-        self.client
+    fn http(&self) -> Result<&Http, String> {
+        self.http
             .get_or_init(|| {
-                let mut headers = HeaderMap::new();
-                for (name, value) in &self.config.headers.0 {
-                    // Validated when the config was loaded; a failure here would be a bug, reported without the value.
-                    let name = HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| format!("invalid header name {name}"))?;
-                    let mut value = HeaderValue::from_str(value)
-                        .map_err(|_| format!("invalid value for header {name}"))?;
-                    value.set_sensitive(true);
-                    headers.insert(name, value);
-                }
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-protobuf"),
-                );
-                reqwest::Client::builder()
-                    .default_headers(headers)
+                let client = reqwest::Client::builder()
                     .user_agent(concat!("otel-sidecar/", env!("CARGO_PKG_VERSION")))
                     .pool_idle_timeout(Duration::from_secs(60))
                     .build()
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+                Ok(Http {
+                    client,
+                    traces: header_map(&self.config.traces)?,
+                    metrics: header_map(&self.config.metrics)?,
+                    logs: header_map(&self.config.logs)?,
+                })
             })
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    fn url(&self, signal: Signal) -> &str {
+    fn settings(&self, signal: Signal) -> &SignalExport {
         match signal {
-            Signal::Traces => &self.config.traces_url,
-            Signal::Metrics => &self.config.metrics_url,
-            Signal::Logs => &self.config.logs_url,
+            Signal::Traces => &self.config.traces,
+            Signal::Metrics => &self.config.metrics,
+            Signal::Logs => &self.config.logs,
         }
     }
 
@@ -110,11 +111,17 @@ impl OtlpExporter {
         body: Vec<u8>,
         deadline: Option<Instant>,
     ) -> SendOutcome {
-        let client = match self.client() {
-            Ok(client) => client,
+        let http = match self.http() {
+            Ok(http) => http,
             Err(reason) => return SendOutcome::Permanent(reason),
         };
-        let (body, encoding) = if self.config.gzip {
+        let settings = self.settings(signal);
+        let headers = match signal {
+            Signal::Traces => &http.traces,
+            Signal::Metrics => &http.metrics,
+            Signal::Logs => &http.logs,
+        };
+        let (body, encoding) = if settings.gzip {
             match gzip(&body) {
                 Ok(compressed) => (compressed, Some("gzip")),
                 Err(error) => return SendOutcome::Permanent(format!("gzip failed: {error}")),
@@ -127,15 +134,17 @@ impl OtlpExporter {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut timeout = self.config.timeout;
+            let mut timeout = settings.timeout;
             if let Some(deadline) = deadline {
                 timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
                 if timeout.is_zero() {
                     return SendOutcome::Retryable("deadline reached before sending".into());
                 }
             }
-            let mut request = client
-                .post(self.url(signal))
+            let mut request = http
+                .client
+                .post(&settings.url)
+                .headers(headers.clone())
                 .timeout(timeout)
                 .body(body.clone());
             if let Some(encoding) = encoding {
@@ -181,6 +190,25 @@ impl OtlpExporter {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// The request headers of one signal: its configured headers (values marked sensitive) and the content type.
+fn header_map(settings: &SignalExport) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &settings.headers.0 {
+        // Validated when the config was loaded; a failure here would be a bug, reported without the value.
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name}"))?;
+        let mut value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    Ok(headers)
 }
 
 /// Rejected item count of a partial-success response (0 if absent or unreadable).
