@@ -45,11 +45,7 @@ async fn run() -> Result<(), lambda::LambdaError> {
     let buffer = SharedBuffer::new(config.limits.max_buffer_bytes);
     let completions = Arc::new(Completions::default());
     start_receivers(&config, Ingest::new(buffer.clone(), completions.clone()));
-    let telemetry = config.telemetry_api.as_ref().and_then(|telemetry| {
-        TelemetryApi::listen(telemetry, buffer.clone(), completions.clone())
-            .map_err(|error| tracing::error!(message = "Telemetry API listener disabled", %error))
-            .ok()
-    });
+    let telemetry = TelemetryApi::start(&config, buffer.clone(), completions.clone());
 
     let otlp = config
         .exporter

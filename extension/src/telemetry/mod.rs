@@ -16,7 +16,7 @@ pub mod subscribe;
 pub mod translate;
 pub mod xray;
 
-use crate::config::TelemetryApiConfig;
+use crate::config::{Config, TelemetryApiConfig};
 use crate::lifecycle::completion::Completions;
 use crate::pipeline::SharedBuffer;
 use crate::receiver::{self, BindError, Protocol};
@@ -28,6 +28,25 @@ use std::time::Duration;
 use tokio::time::Instant;
 use translate::Translator;
 
+/// The streams worth subscribing to for this configuration. Log lines only matter when they can leave
+/// the sandbox (a remote exporter): otherwise they are in CloudWatch Logs already. And with the console
+/// exporter on, the `extension` stream would carry the console's own output back in, a loop.
+pub fn effective_streams(
+    configured: &[&'static str],
+    remote_exporter: bool,
+    console: bool,
+) -> Vec<&'static str> {
+    configured
+        .iter()
+        .copied()
+        .filter(|stream| match *stream {
+            "function" => remote_exporter,
+            "extension" => remote_exporter && !console,
+            _ => true,
+        })
+        .collect()
+}
+
 /// The Telemetry API side, once its listener is bound.
 #[derive(Debug, Clone)]
 pub struct TelemetryApi {
@@ -38,6 +57,24 @@ pub struct TelemetryApi {
 }
 
 impl TelemetryApi {
+    /// The Telemetry API side for `config`, listening, or `None` when disabled, when no stream is worth
+    /// subscribing to (see [`effective_streams`]) or when the port is taken (logged).
+    pub fn start(
+        config: &Config,
+        buffer: SharedBuffer,
+        completions: Arc<Completions>,
+    ) -> Option<TelemetryApi> {
+        let mut telemetry = config.telemetry_api.clone()?;
+        telemetry.types =
+            effective_streams(&telemetry.types, config.exporter.is_some(), config.console);
+        if telemetry.types.is_empty() {
+            return None;
+        }
+        Self::listen(&telemetry, buffer, completions)
+            .map_err(|error| tracing::error!(message = "Telemetry API listener disabled", %error))
+            .ok()
+    }
+
     /// Binds the listener (before subscribing: Lambda may deliver at once).
     pub fn listen(
         config: &TelemetryApiConfig,
@@ -128,5 +165,26 @@ impl TelemetryApi {
     /// Batches received so far.
     pub fn batches(&self) -> u64 {
         self.shared.batches()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_streams_only_when_they_can_leave_and_never_the_consoles_own_output() {
+        let all = crate::config::STREAMS;
+        assert_eq!(effective_streams(&all, true, false), all);
+        assert_eq!(effective_streams(&all, false, true), ["platform"]);
+        assert_eq!(
+            effective_streams(&all, true, true),
+            ["platform", "function"],
+            "console output would come back through the extension stream"
+        );
+        assert_eq!(
+            effective_streams(&["function"], false, false),
+            Vec::<&str>::new()
+        );
     }
 }
