@@ -306,6 +306,24 @@ fn bad_per_signal_variables_are_ignored_with_a_warning_naming_them() {
 }
 
 #[test]
+fn exporter_hosts_must_be_ascii() {
+    // The sidecar links `url` without Unicode IDNA tables (binary size): an internationalised host is
+    // given in its xn-- form, and a Unicode one is refused with the key named.
+    let ascii = load(
+        "exporter: { endpoint: \"https://xn--bcher-kva.example\" }\n",
+        &[],
+    );
+    assert_eq!(ascii.error, None);
+    assert_eq!(
+        ascii.config.exporter.unwrap().traces.url,
+        "https://xn--bcher-kva.example/v1/traces"
+    );
+    let unicode = load("exporter: { endpoint: \"https://bücher.example\" }\n", &[]);
+    let error = unicode.error.expect("refused").to_string();
+    assert!(error.contains("exporter.endpoint"), "{error}");
+}
+
+#[test]
 fn bad_variables_are_ignored_with_a_warning() {
     let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector"),
