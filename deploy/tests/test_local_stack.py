@@ -143,7 +143,6 @@ def test_dashboard_metric_names_follow_the_prometheus_translation_of_what_the_fu
     translated = {
         "HTTP_SERVER_REQUEST_DURATION": "http_server_request_duration_seconds",
         "RPC_CLIENT_CALL_DURATION": "rpc_client_call_duration_seconds",
-        "FAAS_COLDSTARTS": "faas_coldstarts_total",
     }
     used = " ".join(exprs(dashboard))
     for constant, prometheus_name in translated.items():
@@ -159,6 +158,17 @@ def test_dashboard_sidecar_metric_names_match_what_the_sidecar_emits(repo, dashb
     assert used, "the dashboard shows the sidecar's own health"
     for prometheus_name in used:
         base = re.sub(r"(_milliseconds_bucket|_total)$", "", prometheus_name)
+        assert base in emitted, f"{prometheus_name}: the sidecar emits no such metric ({sorted(emitted)})"
+
+
+def test_dashboard_lambda_metric_names_match_what_the_sidecar_derives_from_the_telemetry_api(repo, dashboard):
+    """faas.* and aws.lambda.* (extension/src/telemetry/metrics.rs), as Prometheus names them (unit suffixes)."""
+    source = (repo / "extension/src/telemetry/metrics.rs").read_text()
+    emitted = {name.replace(".", "_") for name in re.findall(r'"((?:faas|aws\.lambda)\.[a-z_.]+)"', source)}
+    used = set(re.findall(r"\b(?:faas|aws_lambda)_[a-z_]+", " ".join(exprs(dashboard))))
+    assert {"faas_coldstarts_total", "faas_init_duration_seconds_bucket", "faas_mem_usage_bytes_bucket"} <= used
+    for prometheus_name in used:
+        base = re.sub(r"_(seconds|bytes)_(bucket|sum|count)$|_total$", "", prometheus_name)
         assert base in emitted, f"{prometheus_name}: the sidecar emits no such metric ({sorted(emitted)})"
 
 
