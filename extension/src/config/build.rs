@@ -138,31 +138,18 @@ fn build(
                 }
             };
         }
-        flush.interval = millis(section.interval_ms, "flush.interval_ms", 1, flush.interval)?;
-        flush.busy_threshold = millis(
-            section.adaptive_busy_threshold_ms,
-            "flush.adaptive_busy_threshold_ms",
-            1,
-            flush.busy_threshold,
-        )?;
-        flush.completion_timeout = millis(
-            section.completion_timeout_ms,
-            "flush.completion_timeout_ms",
-            0,
-            flush.completion_timeout,
-        )?;
-        flush.max_delay = millis(
-            section.max_delay_ms,
-            "flush.max_delay_ms",
-            1,
-            flush.max_delay,
-        )?;
-        flush.shutdown_margin = millis(
-            section.shutdown_margin_ms,
-            "flush.shutdown_margin_ms",
-            0,
-            flush.shutdown_margin,
-        )?;
+        // Each duration: (field, file value, key, minimum in ms).
+        #[rustfmt::skip]
+        let durations = [
+            (&mut flush.interval, section.interval_ms, "flush.interval_ms", 1),
+            (&mut flush.busy_threshold, section.adaptive_busy_threshold_ms, "flush.adaptive_busy_threshold_ms", 1),
+            (&mut flush.completion_timeout, section.completion_timeout_ms, "flush.completion_timeout_ms", 0),
+            (&mut flush.max_delay, section.max_delay_ms, "flush.max_delay_ms", 1),
+            (&mut flush.shutdown_margin, section.shutdown_margin_ms, "flush.shutdown_margin_ms", 0),
+        ];
+        for (field, value, key, min) in durations {
+            *field = millis(value, key, min, *field)?;
+        }
         if flush.shutdown_margin >= Duration::from_millis(2000) {
             return Err(ConfigError::invalid(
                 "flush.shutdown_margin_ms",
@@ -265,4 +252,4 @@ fn usize_at_least(value: u64, key: &str, min: u64) -> Result<usize, ConfigError>
 
 #[cfg(test)]
 #[path = "build_tests.rs"]
-mod tests;
+pub(super) mod tests;

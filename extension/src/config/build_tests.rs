@@ -12,11 +12,12 @@ fn with_env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     move |name| map.get(name).cloned()
 }
 
-fn load(text: &str, env: &[(&str, &str)]) -> Loaded {
+/// Loads `text` as the config file with only the variables `env` set (shared with `exporter_tests`).
+pub(in crate::config) fn load(text: &str, env: &[(&str, &str)]) -> Loaded {
     load_from_str(text, "/opt/otel-config.yaml", &with_env(env))
 }
 
-const FULL: &str = r#"
+pub(in crate::config) const FULL: &str = r#"
 receivers:
   otlp_http: { endpoint: "127.0.0.1:5318" }
   otlp_grpc: { enabled: false }
@@ -218,144 +219,6 @@ fn standard_variables_override_the_file() {
 }
 
 #[test]
-fn per_signal_variables_override_the_generic_ones_for_their_signal_only() {
-    let env = [
-        ("HONEYCOMB_API_KEY", "k"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
-        ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=generic,x-env=prod"),
-        ("OTEL_EXPORTER_OTLP_TIMEOUT", "750"),
-        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
-        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "X-Team=traces-key"),
-        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "2000"),
-        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "none"),
-    ];
-    let loaded = load(FULL, &env);
-    assert_eq!((loaded.error, loaded.warnings.len()), (None, 0));
-    let exporter = loaded.config.exporter.unwrap();
-    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    };
-    // The file's header, then the generic list, then the signal's own list over both.
-    assert_eq!(
-        exporter.traces.headers.0,
-        pairs(&[
-            ("x-honeycomb-team", "k"),
-            ("x-env", "prod"),
-            ("x-team", "traces-key")
-        ])
-    );
-    let generic = pairs(&[
-        ("x-honeycomb-team", "k"),
-        ("x-team", "generic"),
-        ("x-env", "prod"),
-    ]);
-    assert_eq!(exporter.metrics.headers.0, generic);
-    assert_eq!(exporter.logs.headers.0, generic);
-    assert_eq!(exporter.metrics.timeout, Duration::from_millis(2000));
-    assert_eq!(exporter.traces.timeout, Duration::from_millis(750));
-    assert_eq!(exporter.logs.timeout, Duration::from_millis(750));
-    // The file says `compression: none`; the generic variable says gzip; logs say none again.
-    assert!(exporter.traces.gzip && exporter.metrics.gzip);
-    assert!(!exporter.logs.gzip);
-}
-
-#[test]
-fn bad_per_signal_variables_are_ignored_with_a_warning_naming_them() {
-    let env = [
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector"),
-        ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=generic"),
-        ("OTEL_EXPORTER_OTLP_TIMEOUT", "750"),
-        ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
-        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"),
-        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli"),
-        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "broken"),
-        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "bad name=v,x-ok=1"),
-    ];
-    let loaded = load("", &env);
-    assert_eq!(loaded.error, None);
-    let exporter = loaded.config.exporter.unwrap();
-    // Each bad value falls back to the generic one.
-    assert_eq!(exporter.traces.timeout, Duration::from_millis(750));
-    assert!(!exporter.metrics.gzip);
-    assert_eq!(
-        exporter.logs.headers.0,
-        vec![("x-team".to_owned(), "generic".to_owned())]
-    );
-    // A bad entry is dropped, the good ones of the same list are kept.
-    assert_eq!(
-        exporter.metrics.headers.names(),
-        vec!["x-team", "x-ok"],
-        "{:?}",
-        loaded.warnings
-    );
-    for var in [
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
-        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
-        "OTEL_EXPORTER_OTLP_METRICS_HEADERS entry `bad name`",
-    ] {
-        assert!(
-            loaded.warnings.iter().any(|w| w.starts_with(var)),
-            "{var}: {:?}",
-            loaded.warnings
-        );
-    }
-    assert_eq!(loaded.warnings.len(), 4, "{:?}", loaded.warnings);
-}
-
-#[test]
-fn exporter_hosts_must_be_ascii() {
-    // The sidecar links `url` without Unicode IDNA tables (binary size): an internationalised host is
-    // given in its xn-- form, and a Unicode one is refused with the key named.
-    let ascii = load(
-        "exporter: { endpoint: \"https://xn--bcher-kva.example\" }\n",
-        &[],
-    );
-    assert_eq!(ascii.error, None);
-    assert_eq!(
-        ascii.config.exporter.unwrap().traces.url,
-        "https://xn--bcher-kva.example/v1/traces"
-    );
-    let unicode = load("exporter: { endpoint: \"https://bücher.example\" }\n", &[]);
-    let error = unicode.error.expect("refused").to_string();
-    assert!(error.contains("exporter.endpoint"), "{error}");
-}
-
-#[test]
-fn bad_variables_are_ignored_with_a_warning() {
-    let env = [
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector"),
-        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
-        ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
-        ("OTEL_EXPORTER_OTLP_HEADERS", "broken"),
-    ];
-    let loaded = load("", &env);
-    assert_eq!(loaded.error, None);
-    let exporter = loaded.config.exporter.unwrap();
-    assert_eq!(exporter.traces.timeout, Duration::from_secs(10));
-    assert!(exporter.traces.gzip);
-    assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
-}
-
-#[test]
-fn the_functions_own_endpoint_variable_pointing_at_the_sidecar_is_ignored() {
-    let loaded = load(
-        "",
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318")],
-    );
-    assert_eq!(loaded.error, None);
-    assert!(loaded.config.exporter.is_none());
-    assert!(loaded.config.console);
-    assert!(
-        loaded.warnings.iter().any(|w| w.contains("own receiver")),
-        "{:?}",
-        loaded.warnings
-    );
-}
-
-#[test]
 fn a_missing_file_means_defaults() {
     let env = with_env(&[("OTEL_SIDECAR_CONFIG", "/nonexistent/otel-config.yaml")]);
     let loaded = super::load(&env);
@@ -391,4 +254,42 @@ fn the_shipped_otel_config_yaml_is_valid_and_spells_out_the_defaults() {
         telemetry.faas_trigger = "http"; // the one non-default: the function is behind API Gateway
     }
     assert_eq!(loaded.config, expected);
+}
+
+#[test]
+fn each_flush_duration_lands_in_its_field_and_names_its_key_when_too_small() {
+    let loaded = load(
+        "flush: { interval_ms: 1, adaptive_busy_threshold_ms: 2, completion_timeout_ms: 3, max_delay_ms: 4, shutdown_margin_ms: 5 }\n",
+        &[],
+    );
+    assert_eq!(loaded.error, None);
+    let f = loaded.config.flush;
+    assert_eq!(
+        [
+            f.interval,
+            f.busy_threshold,
+            f.completion_timeout,
+            f.max_delay,
+            f.shutdown_margin
+        ],
+        [1, 2, 3, 4, 5].map(Duration::from_millis)
+    );
+    for (key, zero_allowed) in [
+        ("interval_ms", false),
+        ("adaptive_busy_threshold_ms", false),
+        ("completion_timeout_ms", true),
+        ("max_delay_ms", false),
+        ("shutdown_margin_ms", true),
+    ] {
+        let loaded = load(&format!("flush:\n  {key}: 0\n"), &[]);
+        if zero_allowed {
+            assert_eq!(loaded.error, None, "{key}");
+        } else {
+            let error = loaded.error.expect(key).to_string();
+            assert!(
+                error.contains(&format!("flush.{key}")) && error.contains("at least 1"),
+                "{error}"
+            );
+        }
+    }
 }

@@ -283,3 +283,7 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
         .map_err(|_| "the value contains characters not allowed in an HTTP header".to_owned())?;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "exporter_tests.rs"]
+mod tests;
