@@ -266,12 +266,20 @@ async fn s3_failure_is_a_json_5xx_with_an_error_span() {
         .collect();
     assert!(!calls.is_empty());
     assert!(calls.iter().all(|c| c.status_code == 2));
-    let errors = function
+    let errors: Vec<String> = function
         .stdout()
         .into_iter()
         .filter(|l| l.contains("S3 call failed"))
-        .count();
-    assert_eq!(errors, 1, "logged once with its cause");
+        .collect();
+    assert_eq!(errors.len(), 1, "logged once with its cause");
+    // The line carries the SERVER span's ids, which the sidecar puts on the OTLP log record.
+    let line: serde_json::Value = serde_json::from_str(&errors[0]).expect("a JSON line");
+    let invocation = line["spans"]
+        .as_array()
+        .and_then(|spans| spans.iter().find(|s| s.get("trace_id").is_some()))
+        .unwrap_or_else(|| panic!("no span with ids in {line}"));
+    assert_eq!(invocation["trace_id"], span.trace_id.as_str());
+    assert_eq!(invocation["span_id"], span.span_id.as_str());
 }
 
 #[tokio::test]

@@ -149,6 +149,7 @@ fn invocation_span(
         aws.caller.arn = Empty,
         trace_parent.source = Empty,
         trace_id = Empty,
+        span_id = Empty,
     );
     if let Some(route) = route {
         span.record("http.route", route);
@@ -157,8 +158,11 @@ fn invocation_span(
     span.record("trace_parent.source", source.as_str());
     // Fails only when telemetry is disabled (no OpenTelemetry layer): nothing to parent then.
     if span.set_parent(parent).is_ok() {
-        let trace_id = span.context().span().span_context().trace_id();
-        span.record("trace_id", trace_id.to_string());
+        // In every log line of the invocation (JSON `spans` list), so the sidecar links logs to the span.
+        let context = span.context();
+        let ids = context.span().span_context().clone();
+        span.record("trace_id", ids.trace_id().to_string());
+        span.record("span_id", ids.span_id().to_string());
     }
     span
 }

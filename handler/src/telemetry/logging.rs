@@ -3,8 +3,8 @@
 //! OpenTelemetry.
 //!
 //! Every line logged during an invocation carries its spans' fields: the runtime's
-//! `requestId` / `xrayTraceId` and the invocation span's `faas.invocation_id` / `trace_id` (the
-//! W3C trace id the OTLP backend shows). Only spans of this crate go to OpenTelemetry: the SDK's
+//! `requestId` / `xrayTraceId` and the invocation span's `faas.invocation_id` / `trace_id` / `span_id`
+//! (the W3C ids the OTLP backend shows). Only spans of this crate go to OpenTelemetry: the SDK's
 //! and the HTTP stack's internal spans would be noise, and the exporter's own would loop.
 
 use super::{SCOPE, TelemetryError};
