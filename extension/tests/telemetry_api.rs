@@ -1,5 +1,5 @@
 //! The real sidecar and the real function (`bootstrap`, reading a moto S3) under `lambda-simulator` with
-//! its Telemetry API: a cold start, successful invocations, an error, then SHUTDOWN. Asserted at the
+//! its Telemetry API: a cold start, successful invocations, an unsampled one, an error, then SHUTDOWN. Asserted at the
 //! decoding fake backend: Lambda's `Invocation` spans and the handler's spans form one tree per
 //! invocation, the cold start's `Initialization` span hangs under the first one, and the `faas.*`
 //! metrics equal what the simulator reported in its `platform.*` events.
@@ -169,6 +169,14 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
         complete(&simulator, &id).await;
         expected.push((id, trace, parent));
     }
+    // A caller that does not sample: no SERVER span, the handler signals the end explicitly.
+    let mut unsampled_event = event.clone();
+    unsampled_event["headers"]["traceparent"] =
+        serde_json::json!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+    let unsampled_id = simulator
+        .enqueue(Invocation::new(unsampled_event, 10_000))
+        .await;
+    complete(&simulator, &unsampled_id).await;
     let error_id = simulator
         .enqueue(Invocation::new(
             serde_json::json!({"not": "an HTTP event"}),
@@ -176,7 +184,7 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
         ))
         .await;
     complete(&simulator, &error_id).await;
-    let reports_expected = 4;
+    let reports_expected = 5;
     let deadline = Instant::now() + Duration::from_secs(10);
     while simulator
         .get_telemetry_events_by_type("platform.report")
@@ -280,6 +288,16 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
     assert_eq!(init.len(), 1, "one cold start");
     assert_eq!(init[0].trace_id, expected[0].1);
 
+    // The unsampled invocation: Lambda's span only, and the sidecar did not wait for a root span.
+    assert_eq!(by_id(&unsampled_id, false).len(), 0);
+    assert_eq!(by_id(&unsampled_id, true).len(), 1);
+    assert!(
+        !log().contains(&format!(
+            "no end-of-invocation signal before the completion timeout request_id=\"{unsampled_id}\""
+        )) && log().contains(&format!("request_id=\"{unsampled_id}\" finished_signal=true")),
+        "the explicit signal ended the wait:\n{}",
+        log()
+    );
     let error = by_id(&error_id, true);
     assert_eq!(error.len(), 1);
     assert_eq!(error[0].status_code, 2, "error status");
@@ -295,11 +313,11 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
     let points = metric_points(&backend.metrics());
     let runtime_done = record(&captured, "platform.runtimeDone");
     let reports = record(&captured, "platform.report");
-    assert_eq!(runtime_done.len(), 4);
+    assert_eq!(runtime_done.len(), 5);
     assert_eq!(
         last(&points, "faas.invocations").value,
-        5.0,
-        "4 simulated + 1 timed out"
+        6.0,
+        "5 simulated + 1 timed out"
     );
     assert_eq!(last(&points, "faas.errors").value, 1.0);
     assert_eq!(last(&points, "faas.timeouts").value, 1.0);
@@ -315,7 +333,7 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
         .iter()
         .map(|r| f(r, &["metrics", "durationMs"]))
         .sum();
-    assert_eq!(invoke.count, 5);
+    assert_eq!(invoke.count, 6);
     assert!(
         (invoke.value - (simulated + 3000.0) / 1000.0).abs() < 1e-6,
         "{invoke:?}"

@@ -343,3 +343,41 @@ async fn service_name_and_resource_attributes_from_the_environment() {
     );
     assert_eq!(span.resource["faas.name"], json!(FUNCTION_NAME));
 }
+
+#[tokio::test]
+async fn an_unsampled_invocation_signals_its_end_instead_of_a_span() {
+    let function = Function::start(&["only-bucket"], &[]).await;
+    let unsampled = with_header(
+        event("apigw_v2_root.json"),
+        "traceparent",
+        &format!("00-{TRACEPARENT_TRACE}-{TRACEPARENT_PARENT}-00"),
+    );
+    let quiet = function.enqueue(unsampled, None).await;
+    let (status, _, _) = http_response(&function.wait(&quiet).await);
+    assert_eq!(status, 200);
+    // A sampled invocation after it: once its span is exported, the first hand-off is long over.
+    let sampled = function.enqueue(event("apigw_v2_root.json"), None).await;
+    function.wait(&sampled).await;
+    exported_server_span(&function.backend, &sampled).await;
+
+    assert!(
+        server_span(&function.backend, &quiet).is_none(),
+        "the caller said not to sample"
+    );
+    let paths: Vec<String> = function
+        .backend
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    let signal = format!("/otel-sidecar/v1/invocations/{quiet}/finished");
+    assert_eq!(
+        paths.iter().filter(|p| **p == signal).count(),
+        1,
+        "the sidecar is told the invocation is over: {paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains(&sampled)),
+        "a sampled invocation's SERVER span is the signal: {paths:?}"
+    );
+}

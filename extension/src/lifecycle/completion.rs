@@ -12,6 +12,9 @@
 //! successful `runtimeDone` is not used: it may be emitted when the response is posted, before the
 //! function's export reached the sidecar (lambda-simulator does exactly that).
 //!
+//! An invocation whose trace was not sampled has no root span to export: the handler then POSTs
+//! `/otel-sidecar/v1/invocations/{request id}/finished` after its (metrics) hand-off instead.
+//!
 //! The wait is bounded (see [`crate::lifecycle::controller`]): a function that exports nothing, or
 //! exports without the attribute, cannot stall the sidecar. The root span's ids are remembered too: the
 //! Telemetry API side uses them to place Lambda's invocation span in the function's trace.
@@ -39,6 +42,8 @@ pub struct RootSpan {
 struct Finished {
     id: String,
     root: Option<RootSpan>,
+    /// The function itself said so (root span or explicit signal), as opposed to the Telemetry API.
+    by_function: bool,
 }
 
 /// Finished invocation ids, with a notification on each arrival.
@@ -51,15 +56,21 @@ pub struct Completions {
 impl Completions {
     /// Records that the root span of invocation `id` was received (call after buffering it).
     pub fn mark(&self, id: String, root: RootSpan) {
-        self.record(id, Some(root));
+        self.record(id, Some(root), true);
+    }
+
+    /// Records the function's explicit "finished" signal for invocation `id` (sent instead of a root
+    /// span when the invocation's trace was not sampled, so there is no root span to wait for).
+    pub fn mark_signalled(&self, id: String) {
+        self.record(id, None, true);
     }
 
     /// Records that Lambda reported the runtime done with invocation `id` without success.
     pub fn mark_runtime_done(&self, id: String) {
-        self.record(id, None);
+        self.record(id, None, false);
     }
 
-    fn record(&self, id: String, root: Option<RootSpan>) {
+    fn record(&self, id: String, root: Option<RootSpan>, by_function: bool) {
         {
             let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
             match finished.iter_mut().find(|f| f.id == id) {
@@ -67,16 +78,31 @@ impl Completions {
                     if root.is_some() {
                         known.root = root;
                     }
+                    known.by_function |= by_function;
                 }
                 None => {
                     if finished.len() == REMEMBERED {
                         finished.pop_front();
                     }
-                    finished.push_back(Finished { id, root });
+                    finished.push_back(Finished {
+                        id,
+                        root,
+                        by_function,
+                    });
                 }
             }
         }
         self.arrived.notify_waiters();
+    }
+
+    /// Whether the function itself signalled the end of invocation `id` (its root span, or the
+    /// explicit signal): whether it is worth waiting for the function's signal next time.
+    pub fn signalled_by_function(&self, id: &str) -> bool {
+        self.finished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|f| f.id == id && f.by_function)
     }
 
     /// Whether invocation `id` is known to be finished (root span or `runtimeDone`).
@@ -157,6 +183,10 @@ mod tests {
         completions.mark_runtime_done("a".into());
         assert!(completions.is_finished("a"));
         assert_eq!(completions.root_span("a"), None);
+        assert!(!completions.signalled_by_function("a"));
+        completions.mark_signalled("b".into());
+        assert!(completions.is_finished("b") && completions.signalled_by_function("b"));
+        assert_eq!(completions.root_span("b"), None);
         // The root span arriving after runtimeDone (or before it) is kept either way.
         completions.mark("a".into(), root(7));
         completions.mark_runtime_done("a".into());

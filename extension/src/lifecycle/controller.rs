@@ -4,14 +4,14 @@
 //! # Knowing that the function has finished
 //! Lambda tells an extension when an invocation starts (INVOKE), not when the function is done. The
 //! handler's contract fills the gap: after its response, it exports its metrics, then its traces, whose
-//! SERVER span carries `faas.invocation_id` and ends last (see [`super::completion`]). On INVOKE the
-//! controller waits for that span, up to `flush.completion_timeout_ms` after the INVOKE event (never past
-//! the invocation's own deadline), or until the Telemetry API reports the invocation ended in an error,
-//! a crash or a timeout (then the span may never come). It skips the wait entirely when the previous invocation never delivered
-//! its root span, even late: such a function exports nothing (or not to us), and waiting would only add
-//! billed time. One root span arriving turns waiting back on. Data that arrives after `next` was called is
-//! not lost: the process is not frozen until the runtime also calls `next`, so it lands in the buffer and
-//! goes out at a later flush.
+//! SERVER span carries `faas.invocation_id` and ends last; an unsampled invocation sends an explicit
+//! signal instead (see [`super::completion`]). On INVOKE the controller waits for either, up to
+//! `flush.completion_timeout_ms` after the INVOKE event (never past the invocation's own deadline), or
+//! until the Telemetry API reports the invocation ended in an error, a crash or a timeout (then no signal
+//! may come). It skips the wait entirely when the previous invocation never signalled, even late: such a
+//! function exports nothing (or not to us), and waiting would only add billed time. One signal arriving
+//! turns waiting back on. Data that arrives after `next` was called is not lost: the process is not
+//! frozen until the runtime also calls `next`, so it lands in the buffer and goes out at a later flush.
 //!
 //! # Bounding the cost of a slow backend
 //! After the function finished, an export may hold `next` for at most `flush.max_delay_ms` (default
@@ -95,7 +95,7 @@ impl Controller {
         let done = Instant::now();
         if !finished && self.wait_for_root_span {
             tracing::debug!(
-                message = "no root span before the completion timeout",
+                message = "no end-of-invocation signal before the completion timeout",
                 request_id
             );
         }
@@ -123,7 +123,7 @@ impl Controller {
         tracing::debug!(
             message = "invocation done",
             request_id,
-            root_span = finished,
+            finished_signal = finished,
             mode = self.policy.effective_mode().as_str(),
             flushed = decision == AtEnd::Export,
             post_runtime_us = post_runtime.as_micros() as u64
@@ -187,7 +187,7 @@ impl Controller {
         let Some(previous) = self.previous_invocation.as_deref() else {
             return;
         };
-        let delivered = self.completions.root_span(previous).is_some();
+        let delivered = self.completions.signalled_by_function(previous);
         if delivered != self.wait_for_root_span {
             if delivered {
                 tracing::info!(
@@ -326,6 +326,33 @@ mod tests {
         let started = Instant::now();
         rig.controller.on_invoke("after", far_deadline()).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unsampled_invocations_explicit_signal_ends_the_wait_and_keeps_waiting_on() {
+        let mut rig = rig();
+        let later = |id: &'static str, after_ms: u64, root_span: bool| {
+            let completions = rig.completions.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                if root_span {
+                    completions.mark(id.into(), root());
+                } else {
+                    completions.mark_signalled(id.into());
+                }
+            })
+        };
+        let signal = later("unsampled", 20, false);
+        let started = Instant::now();
+        rig.controller.on_invoke("unsampled", far_deadline()).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(20));
+        signal.await.unwrap();
+        // Unlike a silent invocation, the signal keeps the wait on for the next one.
+        let span = later("sampled", 15, true);
+        let started = Instant::now();
+        rig.controller.on_invoke("sampled", far_deadline()).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(15));
+        span.await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,6 +2,9 @@
 //! (200 with an empty Export*ServiceResponse, 400 undecodable, 413 too large, 415 other media types or
 //! encodings, 404 other paths, 405 other methods). Error bodies are a `google.rpc.Status`, encoded like
 //! the request. Data is buffered before the answer; exporting happens elsewhere, later.
+//!
+//! One route is not OTLP: `POST /otel-sidecar/v1/invocations/{id}/finished`, the function's explicit
+//! end-of-invocation signal when it has no root span to send (204; 400 for a malformed id).
 
 use super::Ingest;
 use super::decode::{DecodeError, Format, decode, inflate};
@@ -51,9 +54,20 @@ pub fn router(ingest: Ingest, max_request_bytes: usize) -> Router {
             "/v1/logs",
             post(|s: State<AppState>, h: HeaderMap, b: Body| export(s, Signal::Logs, h, b)),
         )
+        .route("/otel-sidecar/v1/invocations/{id}/finished", post(finished))
         // The body size is enforced below, compressed and inflated, with an OTLP-shaped answer.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+async fn finished(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match state.ingest.finished(&id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    }
 }
 
 async fn export(

@@ -201,3 +201,27 @@ async fn bad_requests_get_the_spec_status_and_nothing_else_is_lost() {
     send(&app, "POST", "/v1/traces", &[PROTO], traces("after")).await;
     assert_eq!(span_names(&buffer), ["before", "after"]);
 }
+
+#[tokio::test]
+async fn the_functions_explicit_finished_signal_completes_the_invocation() {
+    let buffer = SharedBuffer::new(1 << 20);
+    let completions = Arc::new(Completions::default());
+    let app = router(Ingest::new(buffer, completions.clone()), LIMIT);
+    let path = "/otel-sidecar/v1/invocations/6d68ca91-49c9-448d-89b8-7ca3e6dc66aa/finished";
+    let (status, _) = send(&app, "POST", path, &[], Vec::new()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(completions.is_finished("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"));
+    assert!(completions.signalled_by_function("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"));
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/otel-sidecar/v1/invocations/a%20b/finished",
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+    assert!(!completions.is_finished("a b"));
+    let (status, _) = send(&app, "GET", path, &[], Vec::new()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -49,6 +49,22 @@ impl Ingest {
     }
 }
 
+/// Why an explicit "finished" signal was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invocation id must be 1 to 128 visible ASCII characters")]
+pub struct BadInvocationId;
+
+impl Ingest {
+    /// The function's explicit end-of-invocation signal (see [`crate::lifecycle::completion`]).
+    pub fn finished(&self, id: &str) -> Result<(), BadInvocationId> {
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(BadInvocationId);
+        }
+        self.completions.mark_signalled(id.to_owned());
+        Ok(())
+    }
+}
+
 /// Invocation ids of root spans (kind SERVER, or no parent) carrying [`INVOCATION_ID_ATTRIBUTE`], with
 /// the span's ids.
 fn finished_invocations(payload: &Payload) -> Vec<(String, RootSpan)> {

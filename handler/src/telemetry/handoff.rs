@@ -8,16 +8,39 @@
 //! latency. The flush runs on a blocking thread and is bounded by the exporters' timeout
 //! (`OTEL_SIDECAR_TIMEOUT_MS`, 500 ms by default); against the local sidecar it takes about a
 //! millisecond.
+//!
+//! The sidecar knows the invocation is complete when its SERVER span arrives. When the invocation's
+//! trace was not sampled (a caller's `traceparent` with the sampled flag off), there is no such span:
+//! the hand-off then ends with an explicit signal, `POST /otel-sidecar/v1/invocations/{id}/finished`,
+//! so the sidecar does not wait for a span that will never come.
 
 use super::Telemetry;
 use lambda_http::lambda_runtime::LambdaInvocation;
 use lambda_http::lambda_runtime::tower::BoxError;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower::{Layer, Service};
+
+/// The invocation whose trace was not sampled, noted by the invocation layer for the hand-off (the
+/// runtime handles one invocation at a time).
+static UNSAMPLED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Notes that invocation `request_id` records no span: its hand-off must signal the end explicitly.
+pub fn note_unsampled(request_id: &str) {
+    *UNSAMPLED.lock().unwrap_or_else(PoisonError::into_inner) = Some(request_id.to_owned());
+}
+
+fn take_unsampled(request_id: &str) -> bool {
+    let mut noted = UNSAMPLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if noted.as_deref() == Some(request_id) {
+        *noted = None;
+        return true;
+    }
+    false
+}
 
 /// Adds the hand-off to the runtime's invocation service.
 #[derive(Clone)]
@@ -62,12 +85,20 @@ where
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        let request_id = invocation.context.request_id.clone();
         let future = self.inner.call(invocation);
         let telemetry = self.telemetry.clone();
         Box::pin(async move {
             let result = future.await;
             let started = Instant::now();
-            let flushed = tokio::task::spawn_blocking(move || telemetry.flush_blocking()).await;
+            let signal = take_unsampled(&request_id);
+            let flushed = tokio::task::spawn_blocking(move || {
+                telemetry.flush_blocking();
+                if signal {
+                    telemetry.signal_finished(&request_id);
+                }
+            })
+            .await;
             if let Err(error) = flushed {
                 tracing::warn!(%error, "telemetry hand-off thread failed");
             }

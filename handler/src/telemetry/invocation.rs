@@ -163,6 +163,10 @@ fn invocation_span(
         let ids = context.span().span_context().clone();
         span.record("trace_id", ids.trace_id().to_string());
         span.record("span_id", ids.span_id().to_string());
+        if !ids.is_sampled() {
+            // No SERVER span will reach the sidecar: the hand-off signals the end instead.
+            super::handoff::note_unsampled(invocation_id);
+        }
     }
     span
 }

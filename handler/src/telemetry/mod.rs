@@ -52,6 +52,8 @@ pub struct Telemetry {
     tracer_provider: Option<SdkTracerProvider>,
     meter_provider: Option<SdkMeterProvider>,
     failure_reported: AtomicBool,
+    /// The hand-off's HTTP client and the sidecar's base URL, for the explicit "finished" signal.
+    sidecar: Option<(reqwest::blocking::Client, String)>,
 }
 
 impl Telemetry {
@@ -61,13 +63,12 @@ impl Telemetry {
         if !settings.enabled {
             return Ok(Telemetry::disabled());
         }
-        // One HTTP client (and its one background thread) for both exporters.
-        let http_client: Arc<dyn HttpClient> = Arc::new(
-            reqwest::blocking::Client::builder()
-                .timeout(settings.timeout)
-                .build()
-                .map_err(|e| TelemetryError::HttpClient(e.to_string()))?,
-        );
+        // One HTTP client (and its one background thread) for both exporters and the signal.
+        let client = reqwest::blocking::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| TelemetryError::HttpClient(e.to_string()))?;
+        let http_client: Arc<dyn HttpClient> = Arc::new(client.clone());
         let resource = resource::detect(
             settings.service_name.as_deref(),
             settings.function_name.as_deref(),
@@ -111,6 +112,7 @@ impl Telemetry {
             tracer_provider: Some(tracer_provider),
             meter_provider: Some(meter_provider),
             failure_reported: AtomicBool::new(false),
+            sidecar: Some((client, settings.endpoint.trim_end_matches('/').to_owned())),
         })
     }
 
@@ -120,6 +122,7 @@ impl Telemetry {
             tracer_provider: None,
             meter_provider: None,
             failure_reported: AtomicBool::new(false),
+            sidecar: None,
         }
     }
 
@@ -154,6 +157,26 @@ impl Telemetry {
             } else {
                 tracing::debug!(signal, %error, "telemetry hand-off failed");
             }
+        }
+    }
+
+    /// Tells the sidecar that invocation `request_id` is over although it exported no SERVER span (its
+    /// trace was not sampled). Blocking, bounded by the hand-off timeout; a failure is only logged at
+    /// debug level (the sidecar's wait is bounded anyway).
+    pub fn signal_finished(&self, request_id: &str) {
+        let Some((client, endpoint)) = &self.sidecar else {
+            return;
+        };
+        let url = format!("{endpoint}/otel-sidecar/v1/invocations/{request_id}/finished");
+        match client.post(&url).send() {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                tracing::debug!(
+                    status = response.status().as_u16(),
+                    "finished signal refused"
+                )
+            }
+            Err(error) => tracing::debug!(%error, "finished signal failed"),
         }
     }
 
