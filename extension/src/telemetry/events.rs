@@ -1,6 +1,5 @@
-//! The Telemetry API's event schema (2022-12-13, and the 2025-01-29 additions), parsed one record at a
-//! time: an unknown `type`, an unknown field or a record that does not parse is skipped and reported,
-//! never failing the rest of the batch.
+//! The Telemetry API's event schema (2022-12-13, and the 2025-01-29 additions) as Rust types; parsing,
+//! one record at a time, is in [`super::parse`].
 //!
 //! Every field Lambda documents as optional is an `Option` here, and several that are documented as
 //! required too (`phase`, `metrics`, `status`…) because a missing one should cost an attribute, not the
@@ -11,8 +10,6 @@
 //! omit and is parsed a whole batch at a time, so its types are not used.)
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// A point in time, in nanoseconds since the Unix epoch.
@@ -324,131 +321,3 @@ pub enum LogLine {
     /// A JSON object.
     Json(Map<String, Value>),
 }
-
-/// Why a record was skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skipped {
-    /// A `type` this version does not know (Lambda adds types over time).
-    UnknownType(String),
-    /// A known type whose record does not parse, or a record without `time`/`type`.
-    Malformed {
-        /// The record's type, if it had one.
-        kind: String,
-        /// What was wrong.
-        reason: String,
-    },
-}
-
-/// A parsed batch.
-#[derive(Debug, Default, PartialEq)]
-pub struct Batch {
-    /// The records that parsed, in delivery order.
-    pub events: Vec<Event>,
-    /// The ones that did not.
-    pub skipped: Vec<Skipped>,
-}
-
-/// The body is not a JSON array: nothing in it can be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("telemetry batch is not a JSON array: {0}")]
-pub struct BatchError(pub String);
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    time: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(borrow)]
-    record: Option<&'a RawValue>,
-}
-
-/// Parses a delivered body, one record at a time.
-pub fn parse_batch(body: &[u8]) -> Result<Batch, BatchError> {
-    let records: Vec<&RawValue> =
-        serde_json::from_slice(body).map_err(|e| BatchError(e.to_string()))?;
-    let mut batch = Batch {
-        events: Vec::with_capacity(records.len()),
-        skipped: Vec::new(),
-    };
-    for record in records {
-        match parse_record(record) {
-            Ok(event) => batch.events.push(event),
-            Err(skipped) => batch.skipped.push(skipped),
-        }
-    }
-    Ok(batch)
-}
-
-fn parse_record(raw: &RawValue) -> Result<Event, Skipped> {
-    let malformed = |kind: &str, reason: String| Skipped::Malformed {
-        kind: kind.to_owned(),
-        reason,
-    };
-    let envelope: Envelope<'_> =
-        serde_json::from_str(raw.get()).map_err(|e| malformed("", e.to_string()))?;
-    let kind = envelope
-        .kind
-        .ok_or_else(|| malformed("", "no `type`".into()))?;
-    let time = envelope
-        .time
-        .as_deref()
-        .ok_or_else(|| malformed(&kind, "no `time`".into()))
-        .and_then(|t| parse_time(t).ok_or_else(|| malformed(&kind, format!("bad `time` {t:?}"))))?;
-    let record = envelope.record.map(RawValue::get).unwrap_or("null");
-    let typed =
-        |r: Result<EventBody, serde_json::Error>| r.map_err(|e| malformed(&kind, e.to_string()));
-    let body = match kind.as_str() {
-        "platform.initStart" => typed(from(record).map(EventBody::InitStart)),
-        "platform.initRuntimeDone" => typed(from(record).map(EventBody::InitRuntimeDone)),
-        "platform.initReport" => typed(from(record).map(EventBody::InitReport)),
-        "platform.restoreStart" => typed(from(record).map(EventBody::RestoreStart)),
-        "platform.restoreRuntimeDone" => typed(from(record).map(EventBody::RestoreRuntimeDone)),
-        "platform.restoreReport" => typed(from(record).map(EventBody::RestoreReport)),
-        "platform.start" => typed(from(record).map(EventBody::Start)),
-        "platform.runtimeDone" => typed(from(record).map(EventBody::RuntimeDone)),
-        "platform.report" => typed(from(record).map(EventBody::Report)),
-        "platform.extension" => typed(from(record).map(EventBody::Extension)),
-        "platform.telemetrySubscription" => {
-            typed(from(record).map(EventBody::TelemetrySubscription))
-        }
-        "platform.logsDropped" => typed(from(record).map(EventBody::LogsDropped)),
-        "function" => log_line(record).map(EventBody::FunctionLog),
-        "extension" => log_line(record).map(EventBody::ExtensionLog),
-        _ => return Err(Skipped::UnknownType(kind)),
-    }
-    .map_err(|e| match e {
-        Skipped::Malformed { reason, .. } => malformed(&kind, reason),
-        other => other,
-    })?;
-    Ok(Event { time, body })
-}
-
-/// Records that are `null` parse as their type's defaults where every field is optional.
-fn from<T: DeserializeOwned>(record: &str) -> Result<T, serde_json::Error> {
-    if record == "null" {
-        return serde_json::from_str("{}");
-    }
-    serde_json::from_str(record)
-}
-
-fn log_line(record: &str) -> Result<LogLine, Skipped> {
-    match serde_json::from_str::<Value>(record) {
-        Ok(Value::String(text)) => Ok(LogLine::Text(text)),
-        Ok(Value::Object(map)) => Ok(LogLine::Json(map)),
-        Ok(other) => Ok(LogLine::Text(other.to_string())),
-        Err(e) => Err(Skipped::Malformed {
-            kind: String::new(),
-            reason: e.to_string(),
-        }),
-    }
-}
-
-/// RFC 3339 (what Lambda sends) to Unix nanoseconds.
-pub fn parse_time(text: &str) -> Option<UnixNanos> {
-    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    u64::try_from(time.timestamp_nanos_opt()?).ok()
-}
-
-#[cfg(test)]
-#[path = "events_tests.rs"]
-mod tests;

@@ -3,9 +3,9 @@
 //! never waits for an export. A body that is not a JSON array gets 400 (Lambda logs it); bad records
 //! inside a valid batch are skipped, counted and logged (the first few), never failing the batch.
 
-use super::events::{Skipped, parse_batch};
 use super::metrics::FaasMetrics;
 use super::otlp;
+use super::parse::{Skipped, parse_batch};
 use super::translate::{Produced, Translator};
 use crate::lifecycle::completion::Completions;
 use crate::pipeline::{Entry, SharedBuffer};

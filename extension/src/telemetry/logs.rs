@@ -239,7 +239,8 @@ pub fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::events::{EventBody, parse_batch};
+    use crate::telemetry::events::EventBody;
+    use crate::telemetry::parse::parse_batch;
 
     fn line(json: &str) -> (UnixNanos, LogLine) {
         let event = parse_batch(json.as_bytes()).unwrap().events.remove(0);

@@ -6,11 +6,26 @@
 //! Where there is no Telemetry API (the Runtime Interface Emulator used by `docker run`, `cargo lambda
 //! watch`), the subscription fails once, is logged once, and the sidecar carries on with OTLP only.
 
+/// The Telemetry API fixture `$name` from `tests/fixtures/telemetry/`, for the unit tests below.
+#[cfg(test)]
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/telemetry/",
+            $name
+        ))
+    };
+}
+
 pub mod events;
+pub mod histogram;
+pub mod invocation;
 pub mod listener;
 pub mod logs;
 pub mod metrics;
 pub mod otlp;
+pub mod parse;
 pub mod spans;
 pub mod subscribe;
 pub mod translate;

@@ -12,8 +12,9 @@
 //!    span id = `Parent` when there is one, so the handler's spans of a later export still fit.
 //! 4. Nothing at all: a new trace.
 
-use super::events::{PhaseDone, PhaseReport, RecordSpan, Status, UnixNanos, parse_time};
+use super::events::{PhaseDone, PhaseReport, RecordSpan, Status, UnixNanos};
 use super::otlp;
+use super::parse::parse_time;
 use super::xray::XrayContext;
 use crate::lifecycle::completion::RootSpan;
 use opentelemetry_proto::tonic::common::v1::KeyValue;

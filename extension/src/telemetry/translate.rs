@@ -9,11 +9,12 @@
 //! its `Invocation` span; a provisioned-concurrency init, which nobody waited for, gets its own trace.
 //! [`Translator::drain`] emits whatever is still open (at SHUTDOWN), so nothing waits forever.
 
-use super::events::{Event, EventBody, InitStart, Report, RuntimeDone, Start, Status, UnixNanos};
+use super::events::{Event, EventBody, InitStart, Report, Start, Status, UnixNanos};
+use super::invocation::Invocation;
 use super::logs::{LineContext, Source, log_record};
 use super::metrics::{FaasMetrics, InvocationFigures};
 use super::otlp;
-use super::spans::{Phase, Placement, children, place, set_status, span};
+use super::spans::{Phase, Placement, place};
 use super::xray::{self, XrayContext};
 use crate::lifecycle::completion::Completions;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -37,18 +38,6 @@ pub struct Produced {
     /// its response, and Lambda (or an emulator) may report `runtimeDone` as soon as the response is
     /// posted, before those spans reached the sidecar.
     pub ended_abnormally: Vec<String>,
-}
-
-#[derive(Debug)]
-struct Invocation {
-    request_id: String,
-    start: Option<(UnixNanos, Start)>,
-    xray: Option<XrayContext>,
-    done: Option<(UnixNanos, RuntimeDone)>,
-    report: Option<(UnixNanos, Report)>,
-    fresh_id: [u8; 8],
-    counted: bool,
-    coldstart: bool,
 }
 
 /// Telemetry API events in, spans and logs out; metrics go to [`FaasMetrics`].
@@ -257,16 +246,7 @@ impl Translator {
                 {
                     out.spans.extend(self.emit(oldest, completions));
                 }
-                self.open.push_back(Invocation {
-                    request_id: request_id.to_owned(),
-                    start: None,
-                    xray: None,
-                    done: None,
-                    report: None,
-                    fresh_id: otlp::new_span_id(),
-                    counted: false,
-                    coldstart: false,
-                });
+                self.open.push_back(Invocation::new(request_id));
                 self.open.len() - 1
             }
         };
@@ -298,128 +278,20 @@ impl Translator {
     /// The invocation's spans (and the cold start's phases under it).
     fn emit(&mut self, invocation: Invocation, completions: &Completions) -> Vec<Span> {
         let root = completions.root_span(&invocation.request_id);
-        let placement = place(invocation.xray, root.as_ref(), invocation.fresh_id);
-        let done_at = invocation.done.as_ref().map(|(t, _)| *t);
-        let report_at = invocation.report.as_ref().map(|(t, _)| *t);
-        let done_ms = invocation
-            .done
-            .as_ref()
-            .and_then(|(_, d)| d.metrics.as_ref()?.duration_ms);
-        let start = invocation
-            .start
-            .as_ref()
-            .map(|(t, _)| *t)
-            .or_else(|| Some(done_at?.saturating_sub(otlp::ms_to_nanos(done_ms?))))
-            .or(done_at)
-            .or(report_at)
-            .unwrap_or(0);
-        let end = done_at.or(report_at).unwrap_or(start);
-        let mut main = span("Invocation", &placement, start, end);
-        let attributes = &mut main.attributes;
-        attributes.push(otlp::string(
-            "faas.invocation_id",
-            invocation.request_id.clone(),
-        ));
-        attributes.push(otlp::string("faas.trigger", self.trigger));
-        if invocation.coldstart {
-            attributes.push(otlp::boolean("faas.coldstart", true));
-        }
-        if let Some(version) = invocation
-            .start
-            .as_ref()
-            .and_then(|(_, s)| s.version.clone())
-        {
-            attributes.push(otlp::string("aws.lambda.function_version", version));
-        }
-        if let Some(ms) = done_ms {
-            attributes.push(otlp::double("aws.lambda.runtime_duration_ms", ms));
-        }
-        if let Some(bytes) = invocation
-            .done
-            .as_ref()
-            .and_then(|(_, d)| d.metrics.as_ref()?.produced_bytes)
-        {
-            attributes.push(otlp::int(
-                "aws.lambda.produced_bytes",
-                i64::try_from(bytes).unwrap_or(i64::MAX),
-            ));
-        }
-        if let Some((_, report)) = &invocation.report
-            && let Some(m) = &report.metrics
-        {
-            let figures = [
-                ("aws.lambda.duration_ms", m.duration_ms),
-                ("aws.lambda.billed_duration_ms", m.billed_duration_ms),
-                ("aws.lambda.init_duration_ms", m.init_duration_ms),
-                ("aws.lambda.restore_duration_ms", m.restore_duration_ms),
-                (
-                    "aws.lambda.billed_restore_duration_ms",
-                    m.billed_restore_duration_ms,
-                ),
-            ];
-            for (key, value) in figures {
-                if let Some(value) = value {
-                    attributes.push(otlp::double(key, value));
-                }
-            }
-            for (key, value) in [
-                ("aws.lambda.memory_size_mb", m.memory_size_mb),
-                ("aws.lambda.max_memory_used_mb", m.max_memory_used_mb),
-            ] {
-                if let Some(value) = value {
-                    attributes.push(otlp::int(key, i64::try_from(value).unwrap_or(i64::MAX)));
-                }
-            }
-        }
-        if let (Some(done), Some(reported)) = (done_at, report_at) {
-            attributes.push(otlp::double(
-                "aws.lambda.post_runtime_extensions_duration_ms",
-                reported.saturating_sub(done) as f64 / 1e6,
-            ));
-        }
-        let (status, error_type) = match (&invocation.done, &invocation.report) {
-            (Some((_, d)), _) if d.status.is_some() => (d.status.clone(), d.error_type.clone()),
-            (_, Some((_, r))) => (r.status.clone(), r.error_type.clone()),
-            _ => (None, None),
-        };
-        if invocation.done.is_none() && invocation.report.is_none() {
-            main.attributes
-                .push(otlp::boolean("aws.lambda.incomplete", true));
-        }
-        set_status(&mut main, status.as_ref(), error_type.as_deref());
-
-        let mut record_spans = Vec::new();
-        if let Some((_, done)) = &invocation.done {
-            record_spans.extend(done.spans.iter().cloned());
-        }
-        if let Some((_, report)) = &invocation.report {
-            record_spans.extend(report.spans.iter().cloned());
-        }
-        let mut out = children(&main, &record_spans);
-        if let (Some(done), Some(reported)) = (done_at, report_at)
-            && reported > done
-        {
-            let overhead = Placement {
-                trace_id: main.trace_id.clone(),
-                span_id: otlp::new_span_id().to_vec(),
-                parent_span_id: main.span_id.clone(),
-            };
-            out.push(span("postRuntimeExtensions", &overhead, done, reported));
-        }
+        let mut out = invocation.spans(root.as_ref(), self.trigger);
         if invocation.coldstart && !self.phases_emitted {
             self.phases_emitted = true;
             for (name, phase) in [("Initialization", &self.init), ("Restore", &self.restore)] {
                 if phase.seen() {
                     let under = Placement {
-                        trace_id: main.trace_id.clone(),
+                        trace_id: out[0].trace_id.clone(),
                         span_id: otlp::new_span_id().to_vec(),
-                        parent_span_id: main.span_id.clone(),
+                        parent_span_id: out[0].span_id.clone(),
                     };
                     out.extend(phase.spans(name, &under, true));
                 }
             }
         }
-        out.insert(0, main);
         out
     }
 }

@@ -3,21 +3,11 @@
 use super::*;
 use crate::lifecycle::completion::RootSpan;
 use crate::pipeline::Payload;
-use crate::telemetry::events::parse_batch;
+use crate::telemetry::parse::parse_batch;
 use crate::telemetry::xray::hex;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/telemetry/",
-            $name
-        ))
-    };
-}
 
 const REQUEST: &str = "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa";
 const XRAY_TRACE: &str = "67a3b1c25f8e9d0c1b2a39485766abcd";

@@ -1,16 +1,7 @@
 //! Fixture-driven tests of the schema: one fixture per event type (tests/fixtures/telemetry/).
 
 use super::*;
-
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/telemetry/",
-            $name
-        ))
-    };
-}
+use crate::telemetry::events::*;
 
 fn one(json: &str) -> Event {
     let batch = parse_batch(json.as_bytes()).expect("a JSON array");
