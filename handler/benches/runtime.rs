@@ -1,6 +1,7 @@
 //! Benchmark of the `bootstrap` binary as a Lambda runtime (prints figures; asserts nothing).
 //!
-//! Run: `cargo build --release --workspace --bins && cargo bench -p handler --bench runtime`
+//! Run: `cargo build --release --bin bootstrap && cargo bench -p handler --bench runtime` (the binary as
+//! shipped: not `--workspace`, whose test-only dependencies would change its features)
 //! (with `.venv` from `./scripts/test` for moto). For each of telemetry on (exporting to a local
 //! OTLP receiver, as to the sidecar) and off (`OTEL_SDK_DISABLED=true`) it measures:
 //! - cold init: process spawn → the runtime's first `next` (the first invocation's start);
