@@ -1,7 +1,8 @@
 //! Sidecar benchmark: prints figures, asserts nothing. Run after a release build:
 //!
 //! ```text
-//! cargo build --release -p extension --bins --examples
+//! cargo build --release -p extension --bin otel-sidecar   # as shipped (dev-dependencies would change it)
+//! cargo build --release -p extension --example floor_extension
 //! cargo run --release -p extension --example bench
 //! ```
 //!
@@ -33,7 +34,8 @@ async fn main() {
     for bin in [&sidecar_bin, &floor_bin] {
         assert!(
             bin.is_file(),
-            "{} missing: run `cargo build --release -p extension --bins --examples` first",
+            "{} missing: run `cargo build --release -p extension --bin otel-sidecar` and \
+             `cargo build --release -p extension --example floor_extension` first",
             bin.display()
         );
     }
