@@ -1,7 +1,10 @@
 //! The data path between receivers and exporters: decoded OTLP payloads, the bounded [`buffer::Buffer`],
-//! resource enrichment and the sidecar's own counters.
+//! resource enrichment, the sidecar's own counters, and the builders for the OTLP data it creates itself.
 
+pub mod attributes;
 pub mod buffer;
+pub mod histogram;
+pub mod metric_points;
 pub mod payload;
 pub mod resource;
 pub mod stats;

@@ -3,51 +3,26 @@
 //! `otel_sidecar.exports` (by `outcome`), `otel_sidecar.export.retries`, `otel_sidecar.dropped` (buffer cap,
 //! by `signal`) and `otel_sidecar.rejected` (refused by the backend, by `signal`). All cumulative.
 
+use super::attributes::string as attr;
+use super::histogram::Hist;
+use super::metric_points::{Points, now_unix_nanos};
 use super::payload::{Payload, Signal};
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
-};
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
-};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Histogram bucket bounds in milliseconds.
 const BOUNDS_MS: [f64; 12] = [
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0,
 ];
 
-#[derive(Debug, Clone, Default)]
-struct Hist {
-    counts: [u64; BOUNDS_MS.len() + 1],
-    count: u64,
-    sum: f64,
-    min: f64,
-    max: f64,
+/// Milliseconds of `duration`, as the histograms record them.
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }
 
-impl Hist {
-    fn record(&mut self, value: Duration) {
-        let ms = value.as_secs_f64() * 1000.0;
-        let bucket = BOUNDS_MS
-            .iter()
-            .position(|b| ms <= *b)
-            .unwrap_or(BOUNDS_MS.len());
-        self.counts[bucket] += 1;
-        if self.count == 0 || ms < self.min {
-            self.min = ms;
-        }
-        if ms > self.max {
-            self.max = ms;
-        }
-        self.count += 1;
-        self.sum += ms;
-    }
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     export_duration: Hist,
     post_runtime: Hist,
@@ -77,8 +52,18 @@ impl Stats {
     /// Counters starting now.
     pub fn new() -> Self {
         Self {
-            start_unix_nanos: unix_nanos(SystemTime::now()),
-            inner: Mutex::new(Inner::default()),
+            start_unix_nanos: now_unix_nanos(),
+            inner: Mutex::new(Inner {
+                export_duration: Hist::new(&BOUNDS_MS),
+                post_runtime: Hist::new(&BOUNDS_MS),
+                exports_ok: 0,
+                exports_failed: 0,
+                retries: 0,
+                rejected: [0; 3],
+                dropped: [0; 3],
+                version: 0,
+                reported_version: 0,
+            }),
         }
     }
 
@@ -91,7 +76,7 @@ impl Stats {
     /// One export request finished (after its retries).
     pub fn record_export(&self, duration: Duration, ok: bool) {
         self.with(|i| {
-            i.export_duration.record(duration);
+            i.export_duration.record(ms(duration));
             if ok {
                 i.exports_ok += 1
             } else {
@@ -112,7 +97,7 @@ impl Stats {
 
     /// Time from the function finishing an invocation to the sidecar calling `next`.
     pub fn record_post_runtime(&self, duration: Duration) {
-        self.with(|i| i.post_runtime.record(duration));
+        self.with(|i| i.post_runtime.record(ms(duration)));
     }
 
     /// Updates the buffer's drop totals.
@@ -141,61 +126,58 @@ impl Stats {
             return None;
         }
         inner.reported_version = inner.version;
-        let now = unix_nanos(SystemTime::now());
-        let start = self.start_unix_nanos;
-        let mut metrics = vec![
-            histogram(
-                "otel_sidecar.export.duration",
-                "Duration of one export request, retries included",
-                &inner.export_duration,
-                start,
-                now,
-            ),
-            histogram(
-                "otel_sidecar.post_runtime.duration",
-                "Time the sidecar held `next` after the function finished",
-                &inner.post_runtime,
-                start,
-                now,
-            ),
-            sum(
-                "otel_sidecar.export.retries",
-                "Export retries",
-                vec![(vec![], inner.retries)],
-                start,
-                now,
-            ),
-            sum(
-                "otel_sidecar.exports",
-                "Export requests by outcome",
-                vec![
-                    (vec![attr("outcome", "ok")], inner.exports_ok),
-                    (vec![attr("outcome", "failed")], inner.exports_failed),
-                ],
-                start,
-                now,
-            ),
-        ];
+        let points = Points {
+            start: self.start_unix_nanos,
+            now: now_unix_nanos(),
+            attributes: Vec::new(),
+        };
         let per_signal = |counts: [u64; 3]| {
             Signal::ALL
                 .iter()
                 .map(|s| (vec![attr("signal", s.as_str())], counts[s.index()]))
                 .collect()
         };
-        metrics.push(sum(
-            "otel_sidecar.dropped",
-            "Items dropped because the buffer was full",
-            per_signal(inner.dropped),
-            start,
-            now,
-        ));
-        metrics.push(sum(
-            "otel_sidecar.rejected",
-            "Items refused by the backend",
-            per_signal(inner.rejected),
-            start,
-            now,
-        ));
+        let metrics = vec![
+            points.histogram(
+                "otel_sidecar.export.duration",
+                "ms",
+                "Duration of one export request, retries included",
+                &inner.export_duration,
+            ),
+            points.histogram(
+                "otel_sidecar.post_runtime.duration",
+                "ms",
+                "Time the sidecar held `next` after the function finished",
+                &inner.post_runtime,
+            ),
+            points.counter(
+                "otel_sidecar.export.retries",
+                "{item}",
+                "Export retries",
+                inner.retries,
+            ),
+            points.counters(
+                "otel_sidecar.exports",
+                "{item}",
+                "Export requests by outcome",
+                vec![
+                    (vec![attr("outcome", "ok")], inner.exports_ok),
+                    (vec![attr("outcome", "failed")], inner.exports_failed),
+                ],
+            ),
+            points.counters(
+                "otel_sidecar.dropped",
+                "{item}",
+                "Items dropped because the buffer was full",
+                per_signal(inner.dropped),
+            ),
+            points.counters(
+                "otel_sidecar.rejected",
+                "{item}",
+                "Items refused by the backend",
+                per_signal(inner.rejected),
+            ),
+        ];
         Some(Payload::Metrics(vec![ResourceMetrics {
             resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
                 attributes: resource_attributes.to_vec(),
@@ -215,81 +197,10 @@ impl Stats {
     }
 }
 
-fn unix_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn attr(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
-
-fn sum(
-    name: &str,
-    description: &str,
-    points: Vec<(Vec<KeyValue>, u64)>,
-    start: u64,
-    now: u64,
-) -> Metric {
-    let data_points = points
-        .into_iter()
-        .map(|(attributes, value)| NumberDataPoint {
-            attributes,
-            start_time_unix_nano: start,
-            time_unix_nano: now,
-            value: Some(number_data_point::Value::AsInt(
-                i64::try_from(value).unwrap_or(i64::MAX),
-            )),
-            ..Default::default()
-        })
-        .collect();
-    Metric {
-        name: name.into(),
-        description: description.into(),
-        unit: "{item}".into(),
-        data: Some(Data::Sum(Sum {
-            data_points,
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            is_monotonic: true,
-        })),
-        ..Default::default()
-    }
-}
-
-fn histogram(name: &str, description: &str, hist: &Hist, start: u64, now: u64) -> Metric {
-    let point = HistogramDataPoint {
-        start_time_unix_nano: start,
-        time_unix_nano: now,
-        count: hist.count,
-        sum: Some(hist.sum),
-        bucket_counts: hist.counts.to_vec(),
-        explicit_bounds: BOUNDS_MS.to_vec(),
-        min: (hist.count > 0).then_some(hist.min),
-        max: (hist.count > 0).then_some(hist.max),
-        ..Default::default()
-    };
-    Metric {
-        name: name.into(),
-        description: description.into(),
-        unit: "ms".into(),
-        data: Some(Data::Histogram(Histogram {
-            data_points: vec![point],
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-        })),
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 
     #[test]
     fn reports_only_when_something_changed() {

@@ -23,15 +23,28 @@
 use super::otlp;
 use crate::lifecycle::flusher::MetricSnapshot;
 use crate::pipeline::Payload;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
-    metric::Data, number_data_point,
-};
+use crate::pipeline::histogram::Hist;
+use crate::pipeline::metric_points::{Points, now_unix_nanos};
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::histogram::{BYTES, Hist, SECONDS};
+/// Bounds for durations in seconds: 1 ms to 15 min (Lambda's maximum timeout).
+const SECONDS: [f64; 17] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 900.0,
+];
+
+/// Bounds for memory in bytes: 64 MiB to 10 GiB (Lambda's range is 128 MB to 10,240 MB).
+const BYTES: [f64; 9] = [
+    67_108_864.0,
+    134_217_728.0,
+    268_435_456.0,
+    536_870_912.0,
+    1_073_741_824.0,
+    2_147_483_648.0,
+    4_294_967_296.0,
+    8_589_934_592.0,
+    10_737_418_240.0,
+];
 
 #[derive(Debug)]
 struct Inner {
@@ -75,7 +88,7 @@ impl FaasMetrics {
     pub fn new(trigger: &'static str) -> Self {
         Self {
             trigger,
-            start_unix_nanos: now(),
+            start_unix_nanos: now_unix_nanos(),
             inner: Mutex::new(Inner {
                 invocations: 0,
                 errors: 0,
@@ -179,8 +192,8 @@ impl FaasMetrics {
         inner.changed = false;
         let points = Points {
             start: self.start_unix_nanos,
-            now: now(),
-            trigger: vec![otlp::string("faas.trigger", self.trigger)],
+            now: now_unix_nanos(),
+            attributes: vec![otlp::string("faas.trigger", self.trigger)],
         };
         let i = &*inner;
         let mut metrics = vec![
@@ -243,7 +256,7 @@ impl FaasMetrics {
             metrics.push(points.gauge("aws.lambda.memory_size", "By", "Configured memory", bytes));
         }
         let untriggered = Points {
-            trigger: Vec::new(),
+            attributes: Vec::new(),
             ..points
         };
         metrics.push(untriggered.counters(
@@ -275,99 +288,6 @@ impl MetricSnapshot for FaasMetrics {
     fn take_report(&self) -> Option<Payload> {
         FaasMetrics::take_report(self)
     }
-}
-
-struct Points {
-    start: u64,
-    now: u64,
-    trigger: Vec<KeyValue>,
-}
-
-impl Points {
-    fn counter(&self, name: &str, unit: &str, description: &str, value: u64) -> Metric {
-        self.counters(name, unit, description, vec![(self.trigger.clone(), value)])
-    }
-
-    fn counters(
-        &self,
-        name: &str,
-        unit: &str,
-        description: &str,
-        points: Vec<(Vec<KeyValue>, u64)>,
-    ) -> Metric {
-        let data_points = points
-            .into_iter()
-            .map(|(attributes, value)| self.number(attributes, value))
-            .collect();
-        metric(
-            name,
-            unit,
-            description,
-            Data::Sum(Sum {
-                data_points,
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                is_monotonic: true,
-            }),
-        )
-    }
-
-    fn gauge(&self, name: &str, unit: &str, description: &str, value: u64) -> Metric {
-        let data_points = vec![self.number(self.trigger.clone(), value)];
-        metric(name, unit, description, Data::Gauge(Gauge { data_points }))
-    }
-
-    fn number(&self, attributes: Vec<KeyValue>, value: u64) -> NumberDataPoint {
-        NumberDataPoint {
-            attributes,
-            start_time_unix_nano: self.start,
-            time_unix_nano: self.now,
-            value: Some(number_data_point::Value::AsInt(
-                i64::try_from(value).unwrap_or(i64::MAX),
-            )),
-            ..Default::default()
-        }
-    }
-
-    fn histogram(&self, name: &str, unit: &str, description: &str, hist: &Hist) -> Metric {
-        let point = HistogramDataPoint {
-            attributes: self.trigger.clone(),
-            start_time_unix_nano: self.start,
-            time_unix_nano: self.now,
-            count: hist.count,
-            sum: Some(hist.sum),
-            bucket_counts: hist.counts.clone(),
-            explicit_bounds: hist.bounds.to_vec(),
-            min: (hist.count > 0).then_some(hist.min),
-            max: (hist.count > 0).then_some(hist.max),
-            ..Default::default()
-        };
-        metric(
-            name,
-            unit,
-            description,
-            Data::Histogram(Histogram {
-                data_points: vec![point],
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            }),
-        )
-    }
-}
-
-fn metric(name: &str, unit: &str, description: &str, data: Data) -> Metric {
-    Metric {
-        name: name.into(),
-        description: description.into(),
-        unit: unit.into(),
-        data: Some(data),
-        ..Default::default()
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Unit tests of the faas.* aggregates.
+
 use super::*;
-use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use opentelemetry_proto::tonic::metrics::v1::{
+    Metric, ResourceMetrics, metric::Data, number_data_point,
+};
 
 fn find<'a>(report: &'a [ResourceMetrics], name: &str) -> &'a Metric {
     report[0].scope_metrics[0]

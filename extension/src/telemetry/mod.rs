@@ -19,7 +19,6 @@ macro_rules! fixture {
 }
 
 pub mod events;
-pub mod histogram;
 pub mod invocation;
 pub mod listener;
 pub mod logs;

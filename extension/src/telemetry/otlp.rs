@@ -1,44 +1,15 @@
-//! Small builders for the OTLP values the Telemetry API side produces: attributes, ids, and the
-//! resource/scope wrapping of spans, metrics and log records.
+//! Small builders for the OTLP values the Telemetry API side produces: ids, and the resource/scope
+//! wrapping of spans, metrics and log records (attribute builders re-exported from the pipeline).
 
 use crate::pipeline::Payload;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
-};
+pub use crate::pipeline::attributes::{boolean, double, int, string};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// Instrumentation scope of everything derived from the Telemetry API.
 pub const SCOPE: &str = "otel-sidecar/telemetry-api";
-
-/// A string attribute.
-pub fn string(key: &str, value: impl Into<String>) -> KeyValue {
-    kv(key, Value::StringValue(value.into()))
-}
-
-/// An integer attribute.
-pub fn int(key: &str, value: i64) -> KeyValue {
-    kv(key, Value::IntValue(value))
-}
-
-/// A floating-point attribute.
-pub fn double(key: &str, value: f64) -> KeyValue {
-    kv(key, Value::DoubleValue(value))
-}
-
-/// A boolean attribute.
-pub fn boolean(key: &str, value: bool) -> KeyValue {
-    kv(key, Value::BoolValue(value))
-}
-
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
 
 /// A random, valid (non-zero) span id.
 pub fn new_span_id() -> [u8; 8] {
