@@ -13,7 +13,7 @@
 use super::events::{LogLine, UnixNanos};
 use super::otlp;
 use super::xray::hex;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 use serde_json::{Map, Value};
 
@@ -224,12 +224,13 @@ fn set_severity(record: &mut LogRecord, (number, text): (SeverityNumber, &str)) 
     record.severity_text = text.to_owned();
 }
 
-/// The attribute `key` of `record` as a string (tests and the console).
+/// The attribute `key` of `record` as a string.
+#[cfg(test)]
 pub fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a str> {
     record
         .attributes
         .iter()
-        .find(|kv: &&KeyValue| kv.key == key)
+        .find(|kv| kv.key == key)
         .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
             any_value::Value::StringValue(s) => Some(s.as_str()),
             _ => None,

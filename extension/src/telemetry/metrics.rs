@@ -175,14 +175,6 @@ impl FaasMetrics {
         self.with(|i| i.lambda_dropped += records);
     }
 
-    /// Invocations counted so far (for logs and tests).
-    pub fn invocations(&self) -> u64 {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .invocations
-    }
-
     /// A cumulative snapshot, if anything changed since the last one.
     pub fn take_report(&self) -> Option<Payload> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);

@@ -116,14 +116,9 @@ impl TelemetryApi {
         })
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
     /// Subscribes; logs the outcome once. Returns whether events will come.
     pub async fn subscribe(&self, extension_id: &str) -> bool {
-        match subscribe::subscribe(&self.config, extension_id, None).await {
+        match subscribe::subscribe(&self.config, self.local.port(), extension_id, None).await {
             Ok(()) => {
                 tracing::info!(
                     message = "subscribed to the Telemetry API",
@@ -174,11 +169,6 @@ impl TelemetryApi {
             );
         }
         self.shared.drain();
-    }
-
-    /// Batches received so far.
-    pub fn batches(&self) -> u64 {
-        self.shared.batches()
     }
 }
 

@@ -25,8 +25,8 @@ pub enum SubscribeError {
     },
 }
 
-/// The request body.
-pub fn request_body(config: &TelemetryApiConfig) -> String {
+/// The request body; `port` is the listener's bound port.
+pub fn request_body(config: &TelemetryApiConfig, port: u16) -> String {
     serde_json::json!({
         "schemaVersion": SCHEMA_VERSION,
         "types": config.types,
@@ -37,16 +37,17 @@ pub fn request_body(config: &TelemetryApiConfig) -> String {
         },
         "destination": {
             "protocol": "HTTP",
-            "URI": format!("http://sandbox.localdomain:{}", config.listener.port()),
+            "URI": format!("http://sandbox.localdomain:{port}"),
         }
     })
     .to_string()
 }
 
-/// Subscribes extension `extension_id` (from the register response) at the Extensions API host in
-/// `AWS_LAMBDA_RUNTIME_API`, or at `endpoint` when given.
+/// Subscribes extension `extension_id` (from the register response), delivering to the listener bound on
+/// `port`, at the Extensions API host in `AWS_LAMBDA_RUNTIME_API`, or at `endpoint` when given.
 pub async fn subscribe(
     config: &TelemetryApiConfig,
+    port: u16,
     extension_id: &str,
     endpoint: Option<http::Uri>,
 ) -> Result<(), SubscribeError> {
@@ -63,7 +64,7 @@ pub async fn subscribe(
         .uri("/2022-07-01/telemetry")
         .header("Lambda-Extension-Identifier", extension_id)
         .header("Content-Type", "application/json")
-        .body(Body::from(request_body(config)))
+        .body(Body::from(request_body(config, port)))
         .map_err(|e| SubscribeError::Unavailable(e.to_string()))?;
     let response = client
         .call(request)
@@ -117,23 +118,23 @@ mod tests {
     async fn outcomes_tell_a_missing_api_from_a_refusal() {
         let config = TelemetryApiConfig::default();
         let ok = api_answering(StatusCode::OK).await;
-        assert!(subscribe(&config, "id", Some(ok)).await.is_ok());
+        assert!(subscribe(&config, 4319, "id", Some(ok)).await.is_ok());
         // The Runtime Interface Emulator has no Telemetry API.
         let missing = api_answering(StatusCode::NOT_FOUND).await;
         assert!(matches!(
-            subscribe(&config, "id", Some(missing)).await,
+            subscribe(&config, 4319, "id", Some(missing)).await,
             Err(SubscribeError::Unavailable(_))
         ));
         let refused = api_answering(StatusCode::BAD_REQUEST).await;
         assert!(matches!(
-            subscribe(&config, "id", Some(refused)).await,
+            subscribe(&config, 4319, "id", Some(refused)).await,
             Err(SubscribeError::Refused { .. })
         ));
         let nobody: http::Uri = format!("http://127.0.0.1:{}", closed_port())
             .parse()
             .unwrap();
         assert!(matches!(
-            subscribe(&config, "id", Some(nobody)).await,
+            subscribe(&config, 4319, "id", Some(nobody)).await,
             Err(SubscribeError::Unavailable(_))
         ));
     }
@@ -146,7 +147,7 @@ mod tests {
     #[test]
     fn the_request_names_schema_streams_buffering_and_the_sandbox_destination() {
         let body: serde_json::Value =
-            serde_json::from_str(&request_body(&TelemetryApiConfig::default())).unwrap();
+            serde_json::from_str(&request_body(&TelemetryApiConfig::default(), 4319)).unwrap();
         assert_eq!(
             body,
             serde_json::json!({
