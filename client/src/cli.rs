@@ -100,8 +100,8 @@ pub enum Command {
         #[arg(short, long)]
         data: Option<String>,
         /// Extra header "Name: value" (signed too); repeatable.
-        #[arg(short = 'H', long = "header")]
-        headers: Vec<String>,
+        #[arg(short = 'H', long = "header", value_parser = crate::target::parse_header)]
+        headers: Vec<(String, String)>,
         /// Print the status line and response headers before the body.
         #[arg(short, long)]
         include: bool,

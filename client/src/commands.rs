@@ -92,16 +92,17 @@ fn pool_region(settings: &Settings) -> Result<String, ClientError> {
     }
 }
 
-/// `signup`.
+/// `signup`. The password is asked for (`password`) only once the pool settings are known to exist.
 pub async fn signup(
     ctx: &Context,
     email: &str,
-    password: Secret,
+    password: impl FnOnce() -> Result<Secret, PasswordError>,
     out: &mut impl Write,
 ) -> Result<(), ClientError> {
     let settings = ctx.settings(ctx.stored_settings().as_ref()).await?;
     let client_id = settings.client_id()?;
     let idp = user_pool_client(&settings).await?;
+    let password = password()?;
     let outcome = cognito::sign_up(&idp, client_id, email, &password).await?;
     if outcome.confirmed {
         writeln!(
@@ -146,11 +147,12 @@ pub async fn confirm(
     Ok(())
 }
 
-/// `login`: tokens, identity id and credentials, saved to the session file.
+/// `login`: tokens, identity id and credentials, saved to the session file. The password is asked for
+/// (`password`) only once every pool setting is known, so a missing one fails before the prompt.
 pub async fn login(
     ctx: &Context,
     email: &str,
-    password: Secret,
+    password: impl FnOnce() -> Result<Secret, PasswordError>,
     method: AuthMethod,
     out: &mut impl Write,
 ) -> Result<(), ClientError> {
@@ -159,6 +161,7 @@ pub async fn login(
     let client_id = settings.client_id()?;
     let identity_pool = settings.identity_pool_id()?;
     let idp = user_pool_client(&settings).await?;
+    let password = password()?;
     let tokens = cognito::login(&idp, pool, client_id, email, &password, method).await?;
     drop(password);
     let identity_region = identity_pool
@@ -252,8 +255,8 @@ pub struct CallArgs {
     pub target: Vec<String>,
     /// `--data`.
     pub data: Option<String>,
-    /// `-H` values.
-    pub headers: Vec<String>,
+    /// `-H` values, parsed by [`target::parse_header`] (lowercase name, value).
+    pub headers: Vec<(String, String)>,
     /// `-i`.
     pub include: bool,
     /// Pretty-print JSON (stdout is a terminal).
@@ -278,11 +281,7 @@ pub async fn call(ctx: &Context, args: CallArgs, out: &mut impl Write) -> Result
         .map(target::read_body)
         .transpose()?
         .unwrap_or_default();
-    let mut headers = args
-        .headers
-        .iter()
-        .map(|h| target::parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut headers = args.headers;
     if args.data.is_some() && !headers.iter().any(|(name, _)| name == "content-type") {
         headers.push(("content-type".into(), "application/json".into()));
     }

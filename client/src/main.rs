@@ -47,7 +47,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Signup { email, password } => {
-            let password = read_password(password, true)?;
+            let password = || read_password(password, true);
             commands::signup(&ctx, email.trim(), password, &mut out).await?;
         }
         Command::Confirm {
@@ -62,7 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             password_auth,
             password,
         } => {
-            let password = read_password(password, false)?;
+            let password = || read_password(password, false);
             let method = if password_auth {
                 AuthMethod::Password
             } else {

@@ -18,7 +18,9 @@ const VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// No session file: the user has not logged in.
-    #[error("not logged in (no session file at {0}): run `login --email EMAIL` first")]
+    #[error(
+        "not logged in (no session file at {0}): run `login --email EMAIL` first (with `--stack STACK`, or the pool settings, the first time)"
+    )]
     NotLoggedIn(PathBuf),
     /// The file exists but is not a session this version understands.
     #[error("the session file {path} is unreadable ({reason}): run `login` again")]

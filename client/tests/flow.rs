@@ -383,4 +383,22 @@ fn missing_settings_are_named() {
         "",
     );
     assert_eq!(out.status.code(), Some(2), "--code or --admin is required");
+    // The password is asked for only once the settings are complete: with no pool settings and an
+    // empty standard input, the error names the missing setting, not the empty password.
+    let out = run(
+        cli("http://127.0.0.1:9", &session_file).args(["login", "--email", EMAIL]),
+        "",
+    );
+    assert_fails_with(&out, 1, "--user-pool-id");
+    let out = run(
+        cli("http://127.0.0.1:9", &session_file).args(["signup", "--email", EMAIL]),
+        "",
+    );
+    assert_fails_with(&out, 1, "--client-id");
+    // An invalid -H is an invalid argument (exit 2), found before anything is read or sent.
+    let out = run(
+        cli("http://127.0.0.1:9", &session_file).args(["call", "-H", "no colon", "/private"]),
+        "",
+    );
+    assert_fails_with(&out, 2, "invalid header \"no colon\"");
 }

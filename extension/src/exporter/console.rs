@@ -1,6 +1,6 @@
 //! Console exporter: a compact, human-readable summary on stdout (CloudWatch Logs in Lambda, the terminal
-//! locally): each trace as an indented span tree with durations, each metric point as `name value`, and
-//! log record counts. The zero-config default.
+//! locally): each trace as an indented span tree with durations, each metric series whose value changed
+//! since the last summary as `name value`, and log record counts. The zero-config default.
 
 use crate::pipeline::Payload;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -8,44 +8,78 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Metric, NumberDataPoint, metric::Data, number_data_point,
 };
 use opentelemetry_proto::tonic::trace::v1::Span;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::{Mutex, PoisonError};
 
-/// Prints `payloads` to stdout (one write, so lines of concurrent writers do not interleave).
-pub fn print(payloads: &[&Payload]) {
-    let text = render(payloads);
-    if !text.is_empty() {
-        // Nothing useful to do if stdout is gone.
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+/// Most metric series whose last printed value is remembered; past it the memory starts over (every
+/// series is printed once more), so a function creating series without end cannot grow the sidecar.
+const REMEMBERED_SERIES: usize = 4096;
+
+/// The console summary. Metrics arrive cumulative, so most series repeat their last value at every
+/// flush: only the series whose value changed since the last summary are printed.
+#[derive(Debug, Default)]
+pub struct Console {
+    printed: Mutex<HashMap<String, String>>,
+}
+
+impl Console {
+    /// Prints `payloads` to stdout (one write, so lines of concurrent writers do not interleave).
+    pub fn print(&self, payloads: &[&Payload]) {
+        let text = self.render(payloads);
+        if !text.is_empty() {
+            // Nothing useful to do if stdout is gone.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+
+    /// The summary text; remembers the metric values it shows.
+    pub fn render(&self, payloads: &[&Payload]) -> String {
+        let mut out = String::new();
+        let mut spans: Vec<&Span> = Vec::new();
+        let mut points = Vec::new();
+        let mut log_records = 0u64;
+        for payload in payloads {
+            match payload {
+                Payload::Traces(list) => spans.extend(
+                    list.iter()
+                        .flat_map(|r| &r.scope_spans)
+                        .flat_map(|s| &s.spans),
+                ),
+                Payload::Metrics(list) => {
+                    for metric in list
+                        .iter()
+                        .flat_map(|r| &r.scope_metrics)
+                        .flat_map(|s| &s.metrics)
+                    {
+                        points.extend(metric_points(metric));
+                    }
+                }
+                Payload::Logs(_) => log_records += payload.item_count(),
+            }
+        }
+        render_traces(&mut out, spans);
+        let mut printed = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        for (series, reading) in points {
+            if printed.get(&series) == Some(&reading) {
+                continue;
+            }
+            let _ = writeln!(out, "[otel] metric {series} {reading}");
+            if printed.len() >= REMEMBERED_SERIES && !printed.contains_key(&series) {
+                printed.clear();
+            }
+            printed.insert(series, reading);
+        }
+        if log_records > 0 {
+            let _ = writeln!(out, "[otel] {log_records} log records");
+        }
+        out
     }
 }
 
-/// The summary text.
-pub fn render(payloads: &[&Payload]) -> String {
-    let mut out = String::new();
-    let mut spans: Vec<&Span> = Vec::new();
-    let mut metric_lines = Vec::new();
-    let mut log_records = 0u64;
-    for payload in payloads {
-        match payload {
-            Payload::Traces(list) => spans.extend(
-                list.iter()
-                    .flat_map(|r| &r.scope_spans)
-                    .flat_map(|s| &s.spans),
-            ),
-            Payload::Metrics(list) => {
-                for metric in list
-                    .iter()
-                    .flat_map(|r| &r.scope_metrics)
-                    .flat_map(|s| &s.metrics)
-                {
-                    metric_lines.extend(metric_points(metric));
-                }
-            }
-            Payload::Logs(_) => log_records += payload.item_count(),
-        }
-    }
+/// Each trace as a tree under its roots (spans whose parent is not in the batch), oldest first.
+fn render_traces(out: &mut String, spans: Vec<&Span>) {
     let mut traces: BTreeMap<&[u8], Vec<&Span>> = BTreeMap::new();
     for span in spans {
         traces
@@ -68,16 +102,9 @@ pub fn render(payloads: &[&Payload]) -> String {
             .collect();
         roots.sort_by_key(|s| s.start_time_unix_nano);
         for root in roots {
-            tree(&mut out, root, &spans, 1);
+            tree(out, root, &spans, 1);
         }
     }
-    for line in metric_lines {
-        let _ = writeln!(out, "[otel] metric {line}");
-    }
-    if log_records > 0 {
-        let _ = writeln!(out, "[otel] {log_records} log records");
-    }
-    out
 }
 
 fn tree(out: &mut String, span: &Span, all: &[&Span], depth: usize) {
@@ -109,20 +136,23 @@ fn tree(out: &mut String, span: &Span, all: &[&Span], depth: usize) {
     }
 }
 
-/// One line per data point: `name{attrs} = value unit` for sums and gauges, `name{attrs} count=N
-/// sum=S unit` for the distributions (histogram, exponential histogram, summary).
-fn metric_points(metric: &Metric) -> Vec<String> {
+/// One `(series, reading)` per data point: the series is `name{attrs}`; the reading `= value unit` for
+/// sums and gauges, `count=N sum=S unit` for the distributions (histogram, exponential histogram, summary).
+fn metric_points(metric: &Metric) -> Vec<(String, String)> {
     let unit = if metric.unit.is_empty() || metric.unit.starts_with('{') {
         String::new()
     } else {
         format!(" {}", metric.unit)
     };
     let line = |attributes: &[KeyValue], reading: String| {
-        format!("{}{} {reading}{unit}", metric.name, attrs(attributes))
+        (
+            format!("{}{}", metric.name, attrs(attributes)),
+            format!("{reading}{unit}"),
+        )
     };
     let number = |p: &NumberDataPoint| {
         let value = match p.value {
-            Some(number_data_point::Value::AsDouble(d)) => format!("{d}"),
+            Some(number_data_point::Value::AsDouble(d)) => decimal(d),
             Some(number_data_point::Value::AsInt(i)) => i.to_string(),
             None => "-".into(),
         };
@@ -150,6 +180,15 @@ fn metric_points(metric: &Metric) -> Vec<String> {
             .map(|p| distribution(&p.attributes, p.count, p.sum))
             .collect(),
         None => Vec::new(),
+    }
+}
+
+/// A double with at most three decimals and no trailing zeros (`2.135508` → `2.136`, `21.50` → `21.5`).
+fn decimal(value: f64) -> String {
+    let text = format!("{value:.3}");
+    match text.trim_end_matches('0').trim_end_matches('.') {
+        "-0" => "0".to_owned(),
+        trimmed => trimmed.to_owned(),
     }
 }
 
@@ -248,7 +287,7 @@ mod tests {
             }],
             ..Default::default()
         }]);
-        let text = render(&[&traces, &metrics]);
+        let text = Console::default().render(&[&traces, &metrics]);
         let expected = format!(
             "[otel] trace {} (3 spans)\n  GET /buckets 12.00 ms\n    auth 1.00 ms\n    ListBuckets 8.00 ms ERROR\n[otel] metric requests{{route=/buckets}} = 3\n",
             "ab".repeat(16)
@@ -331,11 +370,75 @@ mod tests {
             ..Default::default()
         }]);
         assert_eq!(
-            render(&[&payload]),
+            Console::default().render(&[&payload]),
             "[otel] metric temp = 21.5 Cel\n\
              [otel] metric latency{op=true} count=4 sum=10.50 ms\n\
              [otel] metric size count=2 sum=0.00 By\n\
              [otel] metric rtt{op=true} count=3 sum=1.00\n"
         );
+    }
+
+    fn counter(value: i64, route: &str) -> Payload {
+        Payload::Metrics(vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![metric(
+                    "requests",
+                    "",
+                    Data::Sum(Sum {
+                        data_points: vec![NumberDataPoint {
+                            value: Some(number_data_point::Value::AsInt(value)),
+                            attributes: vec![KeyValue {
+                                key: "route".into(),
+                                value: Some(AnyValue {
+                                    value: Some(Value::StringValue(route.into())),
+                                }),
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                )],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }])
+    }
+
+    #[test]
+    fn prints_a_cumulative_series_only_when_it_changed() {
+        let console = Console::default();
+        assert_eq!(
+            console.render(&[&counter(1, "/"), &counter(5, "/private")]),
+            "[otel] metric requests{route=/} = 1\n[otel] metric requests{route=/private} = 5\n"
+        );
+        // Same values again: nothing to say.
+        assert_eq!(
+            console.render(&[&counter(1, "/"), &counter(5, "/private")]),
+            ""
+        );
+        // One series moved: only that one.
+        assert_eq!(
+            console.render(&[&counter(2, "/"), &counter(5, "/private")]),
+            "[otel] metric requests{route=/} = 2\n"
+        );
+    }
+
+    #[test]
+    fn forgets_past_the_series_bound_instead_of_growing() {
+        let console = Console::default();
+        for n in 0..REMEMBERED_SERIES + 10 {
+            console.render(&[&counter(1, &format!("/{n}"))]);
+        }
+        let remembered = console.printed.lock().unwrap().len();
+        assert!(remembered <= REMEMBERED_SERIES, "{remembered} series kept");
+    }
+
+    #[test]
+    fn doubles_are_rounded_for_reading() {
+        assert_eq!(decimal(2.135_507_999_999_999_7), "2.136");
+        assert_eq!(decimal(21.5), "21.5");
+        assert_eq!(decimal(3.0), "3");
+        assert_eq!(decimal(-0.0001), "0");
     }
 }

@@ -10,6 +10,7 @@ use crate::pipeline::resource::Enricher;
 use crate::pipeline::stats::Stats;
 use crate::pipeline::{Entry, Payload, Signal};
 use bytes::{Bytes, BytesMut};
+use console::Console;
 use otlp::{OtlpExporter, SendOutcome};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub struct Exporters {
     otlp: Option<OtlpExporter>,
-    console: bool,
+    console: Option<Console>,
     stats: Arc<Stats>,
     max_request_bytes: usize,
 }
@@ -33,7 +34,7 @@ impl Exporters {
     ) -> Self {
         Self {
             otlp,
-            console,
+            console: console.then(Console::default),
             stats,
             max_request_bytes,
         }
@@ -51,13 +52,13 @@ impl Exporters {
         enricher: &Enricher,
         deadline: Option<Instant>,
     ) -> Vec<Entry> {
-        if self.console {
+        if let Some(console) = &self.console {
             let fresh: Vec<Payload> = entries
                 .iter()
                 .filter(|e| !e.printed)
                 .filter_map(|e| e.decode().ok())
                 .collect();
-            console::print(&fresh.iter().collect::<Vec<_>>());
+            console.print(&fresh.iter().collect::<Vec<_>>());
             entries.iter_mut().for_each(|e| e.printed = true);
         }
         let Some(otlp) = &self.otlp else {
