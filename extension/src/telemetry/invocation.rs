@@ -63,6 +63,17 @@ impl Invocation {
         }
     }
 
+    /// The extensions' post-runtime phase, in ms: Lambda's `extensionOverhead` measurement when the
+    /// report carries one (microseconds), else from `runtimeDone` to `report` (event times, milliseconds).
+    pub fn post_runtime_ms(&self) -> Option<f64> {
+        let (reported, report) = self.report.as_ref()?;
+        if let Some(measured) = report.spans.iter().find(|s| s.name == EXTENSION_OVERHEAD) {
+            return Some(measured.duration_ms);
+        }
+        let (done, _) = self.done.as_ref()?;
+        Some(reported.saturating_sub(*done) as f64 / 1e6)
+    }
+
     /// The `Invocation` span first, then its children. `root` is the function's root span for this
     /// invocation, if it was received.
     pub fn spans(&self, root: Option<&RootSpan>, trigger: &'static str) -> Vec<Span> {
@@ -152,10 +163,10 @@ impl Invocation {
                 }
             }
         }
-        if let (Some(done), Some(reported)) = (done_at, report_at) {
+        if let Some(ms) = invocation.post_runtime_ms() {
             attributes.push(otlp::double(
                 "aws.lambda.post_runtime_extensions_duration_ms",
-                reported.saturating_sub(done) as f64 / 1e6,
+                ms,
             ));
         }
         let (status, error_type) = match (&invocation.done, &invocation.report) {

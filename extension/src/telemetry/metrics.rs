@@ -14,7 +14,7 @@
 //! | `faas.mem_usage` | histogram | `By` | `report.metrics.maxMemoryUsedMB` |
 //! | `aws.lambda.billed_duration` | histogram | `s` | `report.metrics.billedDurationMs` |
 //! | `aws.lambda.memory_size` | gauge | `By` | `report.metrics.memorySizeMB` |
-//! | `aws.lambda.post_runtime_extensions.duration` | histogram | `s` | `report.time - runtimeDone.time` |
+//! | `aws.lambda.post_runtime_extensions.duration` | histogram | `s` | the report's `extensionOverhead` span, else `report.time - runtimeDone.time` |
 //! | `otel_sidecar.telemetry_api.skipped` | counter | `{record}` | records skipped, by `reason` (`unknown_type`, `malformed`, `unknown_request_id`, `duplicate`, `late`) |
 //! | `otel_sidecar.telemetry_api.lambda_dropped` | counter | `{record}` | `platform.logsDropped` |
 //!

@@ -292,16 +292,13 @@ impl Translator {
         };
         invocation.xray = invocation.xray.or_else(|| xray_of(report.tracing.as_ref()));
         let metrics = report.metrics.clone().unwrap_or_default();
-        let post_runtime_ms = invocation
-            .done
-            .as_ref()
-            .map(|(done_at, _)| time.saturating_sub(*done_at) as f64 / 1e6);
         if !invocation.counted {
             invocation.counted = true;
             self.metrics
                 .invocation(figures(report.status.as_ref(), metrics.duration_ms));
         }
         invocation.report = Some((time, report));
+        let post_runtime_ms = invocation.post_runtime_ms();
         self.metrics.report(
             metrics.billed_duration_ms,
             metrics.max_memory_used_mb,
