@@ -20,8 +20,10 @@
 //! `telemetry.GetRuntimeDoneInvokeMetrics` (`internal/lambda/telemetry/events_api.go`, line 15) measures
 //! `durationMs` "from sending the invoke to the sandbox until the runtime calls GET /next". Whatever the
 //! function exported before `next` is therefore in the buffer once `runtimeDone` is delivered.
-//! `platform.report` comes after the extensions' post-runtime phase (`AwaitAgentsReady`, same function,
-//! lines 510-519), so it is only a last resort for a `runtimeDone` that never came.
+//! After a timeout or a crash, `handleReset` (same file, lines 710-745) sends `runtimeDone` with status
+//! `timeout`, `failure` or `error` before shutting the extensions down. `platform.report` comes after
+//! the extensions' post-runtime phase (`AwaitAgentsReady`, `doInvoke` lines 510-519), so it is only a
+//! last resort for a `runtimeDone` that never came.
 //!
 //! The wait is bounded (see [`crate::lifecycle::controller`]): a function that exports nothing, or
 //! exports without the attribute, cannot stall the sidecar. The root span's ids and times are remembered

@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 pub const POST_RUNTIME: &str = "postRuntimeExtensions";
 
 /// The report span in which Lambda measures the extensions' post-runtime phase (rapid's `doInvoke`,
-/// `internal/lambda/rapid/handlers.go` line 522, `eventsAPI.SendReportSpan`).
+/// `internal/lambda/rapid/handlers.go` lines 521-526, `eventsAPI.SendReportSpan`).
 const EXTENSION_OVERHEAD: &str = "extensionOverhead";
 
 /// What is known of one invocation so far.
