@@ -208,6 +208,37 @@ fn a_cold_start_is_one_tree_with_init_and_invocation_side_by_side() {
 }
 
 #[test]
+fn a_cold_start_in_a_callers_trace_takes_the_invocations_place_under_the_callers_span() {
+    let (mut translator, _) = new_translator();
+    let completions = Completions::default();
+    // The caller sent a W3C traceparent: the handler's root span is in the caller's trace.
+    let caller_span = vec![0x33; 8];
+    completions.mark(
+        REQUEST.into(),
+        RootSpan {
+            trace_id: vec![0x44; 16],
+            span_id: vec![0x55; 8],
+            parent_span_id: caller_span.clone(),
+            start_unix_nano: at("2026-11-25T10:00:00.0503Z"),
+            end_unix_nano: at("2026-11-25T10:00:00.0591Z"),
+        },
+    );
+    let spans = translator
+        .apply(events(&[fixture!("rapid/cold.json")]), &completions)
+        .spans;
+    let cold = named(&spans, COLD_START);
+    let invocation = named(&spans, "Invocation");
+    assert_eq!(cold.trace_id, vec![0x44; 16]);
+    assert_eq!(
+        cold.parent_span_id, caller_span,
+        "where the Invocation would be"
+    );
+    assert_eq!(invocation.parent_span_id, cold.span_id);
+    assert_eq!(named(&spans, "Initialization").parent_span_id, cold.span_id);
+    assert_eq!(assert_nested(&spans), 6);
+}
+
+#[test]
 fn every_span_lies_within_its_parent_cold_warm_error_and_timeout() {
     let (mut translator, _) = new_translator();
     let completions = Completions::default();
