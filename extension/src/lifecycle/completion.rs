@@ -1,23 +1,34 @@
-//! "The function has finished this invocation": the arrival of the invocation's root span, or Lambda's
-//! `platform.runtimeDone` for it, whichever comes first.
+//! "The function has finished this invocation": the arrival of the invocation's root span, the
+//! function's explicit signal, or Lambda's `platform.runtimeDone` (or `platform.report`) for it,
+//! whichever comes first.
 //!
-//! The handler exports at the end of every invocation, after its response is sent: first `/v1/metrics`,
-//! then `/v1/traces`, whose SERVER span carries `faas.invocation_id` = the Lambda request id and ends
-//! last. When a receiver has buffered a span with that attribute that is either of kind SERVER or has no
-//! parent, every piece of telemetry of the invocation is already in the buffer, so the sidecar can flush
-//! and call `next` at once, without waiting for the Telemetry API (whose batches arrive >= 25 ms late).
-//!
-//! `platform.runtimeDone` with a status other than `success` (from the Telemetry API, when there is one)
-//! is the fallback for invocations whose root span never comes: an error, a crash, a timeout. A
-//! successful `runtimeDone` is not used: it may be emitted when the response is posted, before the
-//! function's export reached the sidecar (lambda-simulator does exactly that).
+//! The handler exports at the end of every invocation, after its response is sent and before it calls
+//! the Runtime API's `next`: first `/v1/metrics`, then `/v1/traces`, whose SERVER span carries
+//! `faas.invocation_id` = the Lambda request id and ends last. When a receiver has buffered a span with
+//! that attribute that is either of kind SERVER or has no parent, every piece of telemetry of the
+//! invocation is already in the buffer, so the sidecar can flush and call `next` at once, without
+//! waiting for the Telemetry API (whose batches arrive >= 25 ms late). That is the fast path.
 //!
 //! An invocation whose trace was not sampled has no root span to export: the handler then POSTs
 //! `/otel-sidecar/v1/invocations/{request id}/finished` after its (metrics) hand-off instead.
 //!
+//! `platform.runtimeDone`, whatever its status, is the fallback for every invocation whose function did
+//! not say so itself (it exports nothing, crashed, timed out). Lambda sends it when the runtime calls
+//! `next` again, i.e. after the function's hand-off: rapid's `doInvoke` (aws-lambda-runtime-interface-
+//! emulator `internal/lambda/rapid/handlers.go`, lines 486-508) awaits `invokeFlow.AwaitRuntimeReady()`
+//! (the runtime's `next`) before `eventsAPI.SendInvokeRuntimeDone`, and
+//! `telemetry.GetRuntimeDoneInvokeMetrics` (`internal/lambda/telemetry/events_api.go`, line 15) measures
+//! `durationMs` "from sending the invoke to the sandbox until the runtime calls GET /next". Whatever the
+//! function exported before `next` is therefore in the buffer once `runtimeDone` is delivered.
+//! After a timeout or a crash, `handleReset` (same file, lines 710-745) sends `runtimeDone` with status
+//! `timeout`, `failure` or `error` before shutting the extensions down. `platform.report` comes after
+//! the extensions' post-runtime phase (`AwaitAgentsReady`, `doInvoke` lines 510-519), so it is only a
+//! last resort for a `runtimeDone` that never came.
+//!
 //! The wait is bounded (see [`crate::lifecycle::controller`]): a function that exports nothing, or
-//! exports without the attribute, cannot stall the sidecar. The root span's ids are remembered too: the
-//! Telemetry API side uses them to place Lambda's invocation span in the function's trace.
+//! exports without the attribute, cannot stall the sidecar. The root span's ids and times are remembered
+//! too: the Telemetry API side uses them to place Lambda's invocation span in the function's trace and
+//! around the function's span.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -36,13 +47,17 @@ pub struct RootSpan {
     pub span_id: Vec<u8>,
     /// Its parent's span id (empty when it started the trace).
     pub parent_span_id: Vec<u8>,
+    /// Its start, in nanoseconds since the Unix epoch.
+    pub start_unix_nano: u64,
+    /// Its end, in nanoseconds since the Unix epoch.
+    pub end_unix_nano: u64,
 }
 
 #[derive(Debug)]
 struct Finished {
     id: String,
     root: Option<RootSpan>,
-    /// The function itself said so (root span or explicit signal), as opposed to the Telemetry API.
+    /// The function itself said so (root span or explicit signal), as opposed to Lambda.
     by_function: bool,
 }
 
@@ -65,7 +80,8 @@ impl Completions {
         self.record(id, None, true);
     }
 
-    /// Records that Lambda reported the runtime done with invocation `id` without success.
+    /// Records that Lambda reported invocation `id` over (its `platform.runtimeDone`, whatever the
+    /// status, or its `platform.report`). Idempotent; it never counts as the function's own signal.
     pub fn mark_runtime_done(&self, id: String) {
         self.record(id, None, false);
     }
@@ -105,7 +121,7 @@ impl Completions {
             .any(|f| f.id == id && f.by_function)
     }
 
-    /// Whether invocation `id` is known to be finished (root span or `runtimeDone`).
+    /// Whether invocation `id` is known to be finished (root span, signal, `runtimeDone` or report).
     pub fn is_finished(&self, id: &str) -> bool {
         self.finished
             .lock()
@@ -152,6 +168,8 @@ mod tests {
             trace_id: vec![byte; 16],
             span_id: vec![byte; 8],
             parent_span_id: Vec::new(),
+            start_unix_nano: 1,
+            end_unix_nano: 2,
         }
     }
 

@@ -5,13 +5,24 @@
 //! Lambda tells an extension when an invocation starts (INVOKE), not when the function is done. The
 //! handler's contract fills the gap: after its response, it exports its metrics, then its traces, whose
 //! SERVER span carries `faas.invocation_id` and ends last; an unsampled invocation sends an explicit
-//! signal instead (see [`super::completion`]). On INVOKE the controller waits for either, up to
-//! `flush.completion_timeout_ms` after the INVOKE event (never past the invocation's own deadline), or
-//! until the Telemetry API reports the invocation ended in an error, a crash or a timeout (then no signal
-//! may come). It skips the wait entirely when the previous invocation never signalled, even late: such a
-//! function exports nothing (or not to us), and waiting would only add billed time. One signal arriving
-//! turns waiting back on. Data that arrives after `next` was called is not lost: the process is not
-//! frozen until the runtime also calls `next`, so it lands in the buffer and goes out at a later flush.
+//! signal instead (see [`super::completion`]). That is the fast path. Every other invocation ends at
+//! Lambda's `platform.runtimeDone` (any status), which rapid sends once the runtime called `next`, after
+//! the function's hand-off; it reaches the sidecar one Telemetry API buffering period later (>= 25 ms).
+//! A `platform.report` for the invocation ends the wait too, should its `runtimeDone` never come.
+//!
+//! The wait is bounded by `flush.completion_timeout_ms` after the INVOKE event (never past the
+//! invocation's own deadline). Without a Telemetry API (the Runtime Interface Emulator) that bound is the
+//! only end for a function that exports nothing.
+//!
+//! # Knowing that the function is silent
+//! The sidecar cannot tell a silent function from a slow one before `runtimeDone` is delivered, so the
+//! first invocation without the function's signal waits for it. Once an invocation has ended without
+//! the function's signal (not even late), the function evidently exports nothing (or not to us): the
+//! next invocations do not wait at all (waiting would only add billed time), until a root span or
+//! signal shows the function exports again. Nothing is lost when the function exports only sometimes:
+//! data that arrives after the sidecar called `next` lands in the buffer (the sandbox is not frozen
+//! until the runtime calls `next` too) and goes out at a later flush, and its root span turns waiting
+//! back on for the following invocation.
 //!
 //! # Bounding the cost of a slow backend
 //! After the function finished, an export may hold `next` for at most `flush.max_delay_ms` (default
@@ -44,6 +55,7 @@ pub struct Controller {
     config: FlushConfig,
     stats: Arc<Stats>,
     previous_invocation: Option<String>,
+    /// Whether to wait for the end of the invocation (see "Knowing that the function is silent").
     wait_for_root_span: bool,
     telemetry: Option<TelemetryApi>,
 }
@@ -222,12 +234,17 @@ mod tests {
     use crate::lifecycle::completion::RootSpan;
     use crate::pipeline::resource::{Enricher, LambdaFacts};
     use crate::pipeline::{Entry, Payload, SharedBuffer};
+    use crate::telemetry::listener::Shared;
+    use crate::telemetry::metrics::FaasMetrics;
+    use crate::telemetry::translate::Translator;
 
     struct Rig {
         controller: Controller,
         completions: Arc<Completions>,
         buffer: SharedBuffer,
         stats: Arc<Stats>,
+        /// The Telemetry API listener's state: batches are delivered to it as Lambda would.
+        telemetry: Arc<Shared>,
     }
 
     /// A controller in `end` mode exporting nowhere (no endpoint, no console): what is measured here is
@@ -241,12 +258,49 @@ mod tests {
         let enricher = Arc::new(Enricher::new(&LambdaFacts::default(), &[]));
         let flusher = Flusher::new(buffer.clone(), exporters, enricher, stats.clone());
         let completions = Arc::new(Completions::default());
+        let metrics = Arc::new(FaasMetrics::new("other"));
+        let telemetry = Arc::new(Shared::new(
+            Translator::new(metrics.clone(), "other"),
+            buffer.clone(),
+            completions.clone(),
+            metrics,
+        ));
         Rig {
             controller: Controller::new(flush, flusher, completions.clone(), stats.clone()),
             completions,
             buffer,
             stats,
+            telemetry,
         }
+    }
+
+    /// A warm invocation in rapid's order (tests/fixtures/telemetry/rapid/warm.json).
+    const WARM: &str = include_str!("../../tests/fixtures/telemetry/rapid/warm.json");
+    const WARM_ID: &str = "2f9c4e1a-5b6d-4c7e-8f90-a1b2c3d4e5f6";
+
+    /// The records of `WARM` of the given types, for invocation `id`, as one batch.
+    fn batch(id: &str, types: &[&str]) -> String {
+        let records: Vec<serde_json::Value> = serde_json::from_str(WARM).unwrap();
+        let kept: Vec<serde_json::Value> = records
+            .into_iter()
+            .filter(|r| types.contains(&r["type"].as_str().unwrap()))
+            .collect();
+        serde_json::to_string(&kept).unwrap().replace(WARM_ID, id)
+    }
+
+    /// Delivers `body` to the Telemetry API listener `after_ms` from now.
+    fn deliver(rig: &Rig, after_ms: u64, body: String) -> tokio::task::JoinHandle<()> {
+        let telemetry = rig.telemetry.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            telemetry.accept(body.as_bytes()).unwrap();
+        })
+    }
+
+    /// Lambda's records of invocation `id` up to `runtimeDone` (what the first batch after the
+    /// runtime's `next` carries).
+    fn until_runtime_done(id: &str) -> String {
+        batch(id, &["platform.start", "platform.runtimeDone"])
     }
 
     fn root() -> RootSpan {
@@ -254,6 +308,8 @@ mod tests {
             trace_id: vec![1; 16],
             span_id: vec![2; 8],
             parent_span_id: Vec::new(),
+            start_unix_nano: 1,
+            end_unix_nano: 2,
         }
     }
 
@@ -264,6 +320,13 @@ mod tests {
             .unwrap_or(u64::MAX)
     }
 
+    /// How long `on_invoke(id)` held `next`, in paused time.
+    async fn held(rig: &mut Rig, id: &str) -> Duration {
+        let started = Instant::now();
+        rig.controller.on_invoke(id, far_deadline()).await;
+        started.elapsed()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_delivered_root_span_releases_next_at_once_and_the_buffer_is_flushed() {
         let mut rig = rig();
@@ -271,61 +334,96 @@ mod tests {
             .lock()
             .push(Entry::new(&Payload::Traces(Vec::new())));
         rig.completions.mark("a".into(), root());
-        let started = Instant::now();
-        rig.controller.on_invoke("a", far_deadline()).await;
-        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(held(&mut rig, "a").await, Duration::ZERO);
         assert!(rig.buffer.lock().is_empty(), "end mode exports before next");
         assert_eq!(rig.stats.post_runtime_summary().0, 1);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn waiting_for_a_root_span_is_bounded_and_skipped_after_a_silent_invocation() {
+    async fn a_silent_function_waits_for_the_first_runtime_done_then_not_at_all() {
         let mut rig = rig();
-        let timeout = rig.controller.config.completion_timeout;
-        let started = Instant::now();
-        rig.controller.on_invoke("silent", far_deadline()).await;
+        // Lambda delivers the first batch one buffering period (25 ms) after the runtime's next.
+        let lambda = deliver(&rig, 30, until_runtime_done("first"));
         assert_eq!(
-            started.elapsed(),
-            timeout,
-            "bounded by flush.completion_timeout_ms"
+            held(&mut rig, "first").await,
+            Duration::from_millis(30),
+            "ends at runtimeDone, not at the completion timeout"
         );
-
-        // The previous invocation never delivered a root span: the next one does not wait at all.
-        let started = Instant::now();
-        rig.controller.on_invoke("next", far_deadline()).await;
-        assert_eq!(started.elapsed(), Duration::ZERO);
-
-        // A root span arriving (even late) turns waiting back on.
-        rig.completions.mark("next".into(), root());
-        let waiter = {
-            let completions = rig.completions.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(40)).await;
-                completions.mark("third".into(), root());
-            })
-        };
-        let started = Instant::now();
-        rig.controller.on_invoke("third", far_deadline()).await;
-        assert_eq!(started.elapsed(), Duration::from_millis(40));
-        waiter.await.unwrap();
+        lambda.await.unwrap();
+        for id in ["second", "third", "fourth"] {
+            let lambda = deliver(&rig, 30, until_runtime_done(id));
+            assert_eq!(held(&mut rig, id).await, Duration::ZERO, "{id}");
+            lambda.await.unwrap();
+        }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn runtime_done_ends_the_wait_without_counting_as_a_root_span() {
+    async fn a_root_span_re_arms_waiting_and_the_skipped_invocations_spans_stay_buffered() {
         let mut rig = rig();
+        let lambda = deliver(&rig, 30, until_runtime_done("silent"));
+        held(&mut rig, "silent").await;
+        lambda.await.unwrap();
+
+        // The function exports this time, but the sidecar no longer waits: its spans arrive after
+        // the sidecar called next (before the runtime did, so before the freeze).
+        assert_eq!(held(&mut rig, "exports").await, Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        rig.buffer
+            .lock()
+            .push(Entry::new(&Payload::Traces(Vec::new())));
+        rig.completions.mark("exports".into(), root());
+        assert!(!rig.buffer.lock().is_empty(), "buffered, not lost");
+
+        // The root span turned waiting back on: the next invocation waits for its own, and the
+        // previous invocation's spans leave with this flush.
         let completions = rig.completions.clone();
-        let lambda = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            completions.mark_runtime_done("crashed".into());
+        let function = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            completions.mark("again".into(), root());
         });
-        let started = Instant::now();
-        rig.controller.on_invoke("crashed", far_deadline()).await;
-        assert_eq!(started.elapsed(), Duration::from_millis(30));
+        assert_eq!(held(&mut rig, "again").await, Duration::from_millis(40));
+        function.await.unwrap();
+        assert!(
+            rig.buffer.lock().is_empty(),
+            "exported at the end of `again`"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_report_ends_the_wait_when_runtime_done_never_comes() {
+        let mut rig = rig();
+        let lambda = deliver(
+            &rig,
+            45,
+            batch("lost", &["platform.start", "platform.report"]),
+        );
+        assert_eq!(held(&mut rig, "lost").await, Duration::from_millis(45));
+        lambda.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_telemetry_api_the_completion_timeout_bounds_the_first_wait() {
+        let mut rig = rig();
+        let timeout = rig.controller.config.completion_timeout;
+        assert_eq!(
+            held(&mut rig, "silent").await,
+            timeout,
+            "bounded by flush.completion_timeout_ms"
+        );
+        // The previous invocation never delivered a root span: the next one does not wait at all.
+        assert_eq!(held(&mut rig, "next").await, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_runtime_done_ends_the_wait_without_counting_as_a_root_span() {
+        let mut rig = rig();
+        let error = batch("crashed", &["platform.start", "platform.runtimeDone"])
+            .replace(r#""status":"success""#, r#""status":"error""#);
+        let lambda = deliver(&rig, 30, error);
+        assert_eq!(held(&mut rig, "crashed").await, Duration::from_millis(30));
         lambda.await.unwrap();
         // No root span came: the next invocation does not wait for one.
-        let started = Instant::now();
-        rig.controller.on_invoke("after", far_deadline()).await;
-        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(held(&mut rig, "after").await, Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

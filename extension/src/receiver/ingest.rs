@@ -89,6 +89,8 @@ fn finished_invocations(payload: &Payload) -> Vec<(String, RootSpan)> {
                 trace_id: span.trace_id.clone(),
                 span_id: span.span_id.clone(),
                 parent_span_id: span.parent_span_id.clone(),
+                start_unix_nano: span.start_time_unix_nano,
+                end_unix_nano: span.end_time_unix_nano,
             };
             Some((id, root))
         })

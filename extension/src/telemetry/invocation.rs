@@ -1,13 +1,31 @@
 //! One invocation as the Telemetry API reports it, and the spans it becomes: `Invocation` (placed per
 //! [`super::spans::place`]) with the report's figures, Lambda's measured sub-phases and the extensions'
 //! post-runtime time as children.
+//!
+//! The `Invocation` span covers what Lambda bills for the invocation: from `platform.start` to
+//! `platform.report`, whose `durationMs` spans the runtime and the extensions' post-runtime phase
+//! (rapid's `doInvoke`, `internal/lambda/rapid/handlers.go` lines 454-529: invoke, runtime overhead until
+//! the runtime's `next`, `runtimeDone`, then `AwaitAgentsReady`). So every child lies inside it:
+//! `responseLatency`, `responseDuration` and `runtimeOverhead` (from `runtimeDone`), the function's root
+//! span when it is a child (it runs between `start` and the runtime's `next`), and
+//! `postRuntimeExtensions` (from `runtimeDone` to `report`; Lambda's own `extensionOverhead` measurement
+//! when the report carries one). Event times have millisecond precision, so the span is widened to its
+//! children (by at most a millisecond) rather than letting one stick out.
 
 use super::events::{Report, RuntimeDone, Start, UnixNanos};
 use super::otlp;
-use super::spans::{Placement, children, place, set_status, span};
+use super::spans::{child_of, children, cover, interval, place, set_status, span};
 use super::xray::XrayContext;
 use crate::lifecycle::completion::RootSpan;
 use opentelemetry_proto::tonic::trace::v1::Span;
+
+/// The name of the post-runtime child: from `runtimeDone` to `report`, what extensions (this one
+/// included) cost the invocation.
+pub const POST_RUNTIME: &str = "postRuntimeExtensions";
+
+/// The report span in which Lambda measures the extensions' post-runtime phase (rapid's `doInvoke`,
+/// `internal/lambda/rapid/handlers.go` lines 521-526, `eventsAPI.SendReportSpan`).
+const EXTENSION_OVERHEAD: &str = "extensionOverhead";
 
 /// What is known of one invocation so far.
 #[derive(Debug)]
@@ -45,6 +63,17 @@ impl Invocation {
         }
     }
 
+    /// The extensions' post-runtime phase, in ms: Lambda's `extensionOverhead` measurement when the
+    /// report carries one (microseconds), else from `runtimeDone` to `report` (event times, milliseconds).
+    pub fn post_runtime_ms(&self) -> Option<f64> {
+        let (reported, report) = self.report.as_ref()?;
+        if let Some(measured) = report.spans.iter().find(|s| s.name == EXTENSION_OVERHEAD) {
+            return Some(measured.duration_ms);
+        }
+        let (done, _) = self.done.as_ref()?;
+        Some(reported.saturating_sub(*done) as f64 / 1e6)
+    }
+
     /// The `Invocation` span first, then its children. `root` is the function's root span for this
     /// invocation, if it was received.
     pub fn spans(&self, root: Option<&RootSpan>, trigger: &'static str) -> Vec<Span> {
@@ -56,6 +85,10 @@ impl Invocation {
             .done
             .as_ref()
             .and_then(|(_, d)| d.metrics.as_ref()?.duration_ms);
+        let reported_ms = invocation
+            .report
+            .as_ref()
+            .and_then(|(_, r)| r.metrics.as_ref()?.duration_ms);
         let start = invocation
             .start
             .as_ref()
@@ -64,7 +97,15 @@ impl Invocation {
             .or(done_at)
             .or(report_at)
             .unwrap_or(0);
-        let end = done_at.or(report_at).unwrap_or(start);
+        let end = [
+            done_at,
+            report_at,
+            reported_ms.map(|ms| start + otlp::ms_to_nanos(ms)),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(start);
         let mut main = span("Invocation", &placement, start, end);
         let attributes = &mut main.attributes;
         attributes.push(otlp::string(
@@ -122,10 +163,10 @@ impl Invocation {
                 }
             }
         }
-        if let (Some(done), Some(reported)) = (done_at, report_at) {
+        if let Some(ms) = invocation.post_runtime_ms() {
             attributes.push(otlp::double(
                 "aws.lambda.post_runtime_extensions_duration_ms",
-                reported.saturating_sub(done) as f64 / 1e6,
+                ms,
             ));
         }
         let (status, error_type) = match (&invocation.done, &invocation.report) {
@@ -143,19 +184,37 @@ impl Invocation {
         if let Some((_, done)) = &invocation.done {
             record_spans.extend(done.spans.iter().cloned());
         }
+        let mut extension_overhead = None;
         if let Some((_, report)) = &invocation.report {
-            record_spans.extend(report.spans.iter().cloned());
+            for record in &report.spans {
+                if record.name == EXTENSION_OVERHEAD {
+                    extension_overhead = Some(record.clone());
+                } else {
+                    record_spans.push(record.clone());
+                }
+            }
         }
-        let mut out = children(&main, &record_spans);
-        if let (Some(done), Some(reported)) = (done_at, report_at)
-            && reported > done
-        {
-            let overhead = Placement {
-                trace_id: main.trace_id.clone(),
-                span_id: otlp::new_span_id().to_vec(),
-                parent_span_id: main.span_id.clone(),
-            };
-            out.push(span("postRuntimeExtensions", &overhead, done, reported));
+        let mut out = children(&placement, &record_spans);
+        let post_runtime = match extension_overhead {
+            Some(mut measured) => {
+                measured.name = POST_RUNTIME.to_owned();
+                children(&placement, &[measured]).pop()
+            }
+            None => match (done_at, report_at) {
+                (Some(done), Some(reported)) if reported > done => {
+                    Some(span(POST_RUNTIME, &child_of(&placement), done, reported))
+                }
+                _ => None,
+            },
+        };
+        out.extend(post_runtime);
+        cover(&mut main, out.iter().map(interval));
+        if let Some(root) = root.filter(|r| {
+            r.parent_span_id == main.span_id
+                && r.start_unix_nano > 0
+                && r.end_unix_nano >= r.start_unix_nano
+        }) {
+            cover(&mut main, [(root.start_unix_nano, root.end_unix_nano)]);
         }
         out.insert(0, main);
         out

@@ -1,7 +1,9 @@
 //! The HTTP endpoint Lambda delivers Telemetry API batches to. Each batch is parsed record by record,
-//! translated, and its spans and logs buffered before the answer, which takes microseconds: the answer
-//! never waits for an export. A body that is not a JSON array gets 400 (Lambda logs it); bad records
-//! inside a valid batch are skipped, counted and logged (the first few), never failing the batch.
+//! translated, its spans and logs buffered and the invocations Lambda reported over signalled to the
+//! lifecycle before the answer, which takes microseconds: the answer never waits for an export. A body
+//! that is not a JSON array gets 400 (Lambda logs it); bad records inside a valid batch (not parsing, or
+//! not fitting the invocations seen: unknown request id, duplicate, late) are skipped, counted and
+//! logged (the first few), never failing the batch.
 
 use super::metrics::FaasMetrics;
 use super::otlp;
@@ -65,6 +67,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .apply(batch.events, &self.completions);
+        self.note_skipped(&produced.skipped);
         self.buffer_produced(produced);
         self.delivered.notify_waiters();
         Ok(())
@@ -97,7 +100,8 @@ impl Shared {
         let Produced {
             spans,
             logs,
-            ended_abnormally,
+            ended,
+            skipped: _,
         } = produced;
         if !spans.is_empty() || !logs.is_empty() {
             let mut buffer = self.buffer.lock();
@@ -108,7 +112,7 @@ impl Shared {
                 buffer.push(Entry::new(&otlp::logs(logs)));
             }
         }
-        for id in ended_abnormally {
+        for id in ended {
             self.completions.mark_runtime_done(id);
         }
     }
@@ -117,12 +121,7 @@ impl Shared {
         if skipped.is_empty() {
             return;
         }
-        let unknown = skipped
-            .iter()
-            .filter(|s| matches!(s, Skipped::UnknownType(_)))
-            .count() as u64;
-        self.metrics
-            .skipped(unknown, skipped.len() as u64 - unknown);
+        self.metrics.skipped(skipped.iter().map(Skipped::reason));
         let before = self
             .skipped
             .fetch_add(skipped.len() as u64, Ordering::Relaxed);
@@ -136,6 +135,16 @@ impl Shared {
                 }
                 Skipped::Malformed { kind, reason } => {
                     tracing::warn!(message = "Telemetry API record skipped", kind = %kind, reason = %reason)
+                }
+                Skipped::UnknownRequestId { kind, request_id }
+                | Skipped::Duplicate { kind, request_id }
+                | Skipped::Late { kind, request_id } => {
+                    tracing::info!(
+                        message = "Telemetry API record skipped",
+                        kind,
+                        request_id = %request_id,
+                        reason = skip.reason().as_str()
+                    )
                 }
             }
         }
@@ -196,18 +205,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_is_buffered_and_an_abnormal_end_signalled_before_the_answer() {
+    async fn a_batch_is_buffered_and_every_runtime_done_signalled_before_the_answer() {
         let shared = shared();
-        let batch = include_str!("../../tests/fixtures/telemetry/mixed-batch.json");
-        assert_eq!(post(&shared, "/", batch).await, StatusCode::OK);
+        let start = include_str!("../../tests/fixtures/telemetry/platform.start.json");
+        assert_eq!(post(&shared, "/", start).await, StatusCode::OK);
         let success = include_str!("../../tests/fixtures/telemetry/platform.runtimeDone.json");
         assert_eq!(post(&shared, "/any/path", success).await, StatusCode::OK);
         assert!(
-            !shared
+            shared
                 .completions
                 .is_finished("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"),
-            "a successful runtime still sends its root span: keep waiting for it"
+            "rapid sends runtimeDone once the runtime called next, after the function's hand-off"
         );
+        assert!(
+            !shared
+                .completions
+                .signalled_by_function("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa")
+        );
+        // A runtimeDone for a request that never started still ends the wait, but is not counted.
         let error = include_str!("../../tests/fixtures/telemetry/platform.runtimeDone.error.json");
         assert_eq!(post(&shared, "/", error).await, StatusCode::OK);
         assert!(
@@ -215,6 +230,8 @@ mod tests {
                 .completions
                 .is_finished("0f3a5b2c-7e31-4c8e-9a0b-5d4c3b2a1f00")
         );
+        let batch = include_str!("../../tests/fixtures/telemetry/mixed-batch.json");
+        assert_eq!(post(&shared, "/", batch).await, StatusCode::OK);
         let signals: Vec<Signal> = shared
             .buffer
             .lock()
@@ -227,7 +244,44 @@ mod tests {
             "the reported invocation's spans"
         );
         assert!(signals.contains(&Signal::Logs), "the function's line");
-        assert_eq!(shared.batches(), 3);
+        assert_eq!(shared.batches(), 4);
+        let Some(crate::pipeline::Payload::Metrics(report)) = shared.metrics.take_report() else {
+            panic!("metrics")
+        };
+        let metric = |name: &str| {
+            report[0].scope_metrics[0]
+                .metrics
+                .iter()
+                .find(|m| m.name == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        let sum = |m: opentelemetry_proto::tonic::metrics::v1::Metric| match m.data {
+            Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Sum(s)) => s.data_points,
+            other => panic!("{other:?}"),
+        };
+        let invocations = sum(metric("faas.invocations"));
+        assert_eq!(
+            invocations[0].value,
+            Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(1)),
+            "the started one, once: the mixed batch repeats its start"
+        );
+        let skipped: Vec<_> = sum(metric("otel_sidecar.telemetry_api.skipped"))
+            .into_iter()
+            .map(|p| p.value)
+            .collect();
+        use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt;
+        // unknown_type, malformed, unknown_request_id, duplicate, late
+        assert_eq!(
+            skipped,
+            [
+                Some(AsInt(1)),
+                Some(AsInt(4)),
+                Some(AsInt(1)),
+                Some(AsInt(1)),
+                Some(AsInt(0))
+            ]
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 //!
 //! | metric | kind | unit | from |
 //! |---|---|---|---|
-//! | `faas.invocations` | counter | `{invocation}` | `runtimeDone` (or `report` if it never came) |
+//! | `faas.invocations` | counter | `{invocation}` | each `platform.start`, once: at its `runtimeDone` (or `report`, or when emitted without either) |
 //! | `faas.errors` | counter | `{invocation}` | status `error` or `failure` |
 //! | `faas.timeouts` | counter | `{invocation}` | status `timeout` |
 //! | `faas.coldstarts` | counter | `{coldstart}` | first invocation of the environment (not provisioned) |
@@ -14,13 +14,14 @@
 //! | `faas.mem_usage` | histogram | `By` | `report.metrics.maxMemoryUsedMB` |
 //! | `aws.lambda.billed_duration` | histogram | `s` | `report.metrics.billedDurationMs` |
 //! | `aws.lambda.memory_size` | gauge | `By` | `report.metrics.memorySizeMB` |
-//! | `aws.lambda.post_runtime_extensions.duration` | histogram | `s` | `report.time - runtimeDone.time` |
-//! | `otel_sidecar.telemetry_api.skipped` | counter | `{record}` | records not understood, by `reason` |
+//! | `aws.lambda.post_runtime_extensions.duration` | histogram | `s` | the report's `extensionOverhead` span, else `report.time - runtimeDone.time` |
+//! | `otel_sidecar.telemetry_api.skipped` | counter | `{record}` | records skipped, by `reason` (`unknown_type`, `malformed`, `unknown_request_id`, `duplicate`, `late`) |
 //! | `otel_sidecar.telemetry_api.lambda_dropped` | counter | `{record}` | `platform.logsDropped` |
 //!
 //! Every `faas.*` point carries `faas.trigger` (from `telemetry_api.faas_trigger`).
 
 use super::otlp;
+use super::parse::SkipReason;
 use crate::lifecycle::flusher::MetricSnapshot;
 use crate::pipeline::Payload;
 use crate::pipeline::histogram::Hist;
@@ -58,8 +59,7 @@ struct Inner {
     billed_duration: Hist,
     post_runtime: Hist,
     memory_size_bytes: Option<u64>,
-    skipped_unknown: u64,
-    skipped_malformed: u64,
+    skipped: [u64; SkipReason::ALL.len()],
     lambda_dropped: u64,
     changed: bool,
 }
@@ -100,8 +100,7 @@ impl FaasMetrics {
                 billed_duration: Hist::new(&SECONDS),
                 post_runtime: Hist::new(&SECONDS),
                 memory_size_bytes: None,
-                skipped_unknown: 0,
-                skipped_malformed: 0,
+                skipped: [0; SkipReason::ALL.len()],
                 lambda_dropped: 0,
                 changed: false,
             }),
@@ -160,12 +159,17 @@ impl FaasMetrics {
         });
     }
 
-    /// Records the batch's skipped records.
-    pub fn skipped(&self, unknown: u64, malformed: u64) {
-        if unknown + malformed > 0 {
+    /// Counts skipped records by reason.
+    pub fn skipped(&self, reasons: impl IntoIterator<Item = SkipReason>) {
+        let mut counts = [0u64; SkipReason::ALL.len()];
+        for reason in reasons {
+            counts[reason.index()] += 1;
+        }
+        if counts.iter().any(|&n| n > 0) {
             self.with(|i| {
-                i.skipped_unknown += unknown;
-                i.skipped_malformed += malformed;
+                for (total, n) in i.skipped.iter_mut().zip(counts) {
+                    *total += n;
+                }
             });
         }
     }
@@ -254,17 +258,16 @@ impl FaasMetrics {
         metrics.push(untriggered.counters(
             "otel_sidecar.telemetry_api.skipped",
             "{record}",
-            "Telemetry API records skipped because they could not be understood",
-            vec![
-                (
-                    vec![otlp::string("reason", "unknown_type")],
-                    i.skipped_unknown,
-                ),
-                (
-                    vec![otlp::string("reason", "malformed")],
-                    i.skipped_malformed,
-                ),
-            ],
+            "Telemetry API records skipped: not understood, or not fitting the invocations seen",
+            SkipReason::ALL
+                .iter()
+                .map(|reason| {
+                    (
+                        vec![otlp::string("reason", reason.as_str())],
+                        i.skipped[reason.index()],
+                    )
+                })
+                .collect(),
         ));
         metrics.push(untriggered.counter(
             "otel_sidecar.telemetry_api.lambda_dropped",

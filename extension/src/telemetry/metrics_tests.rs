@@ -68,13 +68,45 @@ fn aggregates_in_conventional_units_and_snapshots_only_changes() {
     assert_eq!(memory.data_points[0].sum, Some(24.0 * 1_048_576.0));
     assert_eq!(find(&report, "faas.mem_usage").unit, "By");
     assert!(metrics.take_report().is_none(), "nothing new");
-    metrics.skipped(1, 2);
+    metrics.skipped([
+        SkipReason::UnknownType,
+        SkipReason::Malformed,
+        SkipReason::Malformed,
+        SkipReason::Duplicate,
+    ]);
     let Some(Payload::Metrics(report)) = metrics.take_report() else {
         panic!("a report")
     };
     let Some(Data::Sum(skipped)) = &find(&report, "otel_sidecar.telemetry_api.skipped").data else {
         panic!()
     };
-    assert_eq!(skipped.data_points.len(), 2);
+    let by_reason: Vec<(String, Option<number_data_point::Value>)> = skipped
+        .data_points
+        .iter()
+        .map(|p| {
+            let reason = match p.attributes[0]
+                .value
+                .as_ref()
+                .and_then(|v| v.value.as_ref())
+            {
+                Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => {
+                    s.clone()
+                }
+                other => panic!("{other:?}"),
+            };
+            (reason, p.value)
+        })
+        .collect();
+    let n = |v| Some(number_data_point::Value::AsInt(v));
+    assert_eq!(
+        by_reason,
+        [
+            ("unknown_type".to_owned(), n(1)),
+            ("malformed".to_owned(), n(2)),
+            ("unknown_request_id".to_owned(), n(0)),
+            ("duplicate".to_owned(), n(1)),
+            ("late".to_owned(), n(0)),
+        ]
+    );
     assert_eq!(int(find(&report, "faas.invocations")), 3, "cumulative");
 }

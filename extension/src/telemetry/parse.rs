@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// Why a record was skipped.
+/// Why a record was skipped: here, because it does not parse; in [`super::translate`], because it does
+/// not fit the invocations seen so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skipped {
     /// A `type` this version does not know (Lambda adds types over time).
@@ -19,6 +20,83 @@ pub enum Skipped {
         /// What was wrong.
         reason: String,
     },
+    /// An invocation record (`runtimeDone`, `report`) for a request id whose `platform.start` was never
+    /// received: not an invocation the sidecar counts.
+    UnknownRequestId {
+        /// The record's type.
+        kind: &'static str,
+        /// Its request id.
+        request_id: String,
+    },
+    /// A record of a type already received for that invocation (a redelivery).
+    Duplicate {
+        /// The record's type.
+        kind: &'static str,
+        /// Its request id.
+        request_id: String,
+    },
+    /// A record for an invocation already emitted (e.g. a `runtimeDone` delivered after the `report`).
+    Late {
+        /// The record's type.
+        kind: &'static str,
+        /// Its request id.
+        request_id: String,
+    },
+}
+
+/// The `reason` label of `otel_sidecar.telemetry_api.skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// [`Skipped::UnknownType`].
+    UnknownType,
+    /// [`Skipped::Malformed`].
+    Malformed,
+    /// [`Skipped::UnknownRequestId`].
+    UnknownRequestId,
+    /// [`Skipped::Duplicate`].
+    Duplicate,
+    /// [`Skipped::Late`].
+    Late,
+}
+
+impl SkipReason {
+    /// Every reason, in the order of [`SkipReason::index`].
+    pub const ALL: [SkipReason; 5] = [
+        Self::UnknownType,
+        Self::Malformed,
+        Self::UnknownRequestId,
+        Self::Duplicate,
+        Self::Late,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownType => "unknown_type",
+            Self::Malformed => "malformed",
+            Self::UnknownRequestId => "unknown_request_id",
+            Self::Duplicate => "duplicate",
+            Self::Late => "late",
+        }
+    }
+
+    /// Its position in [`SkipReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Skipped {
+    /// The metric label it is counted under.
+    pub fn reason(&self) -> SkipReason {
+        match self {
+            Self::UnknownType(_) => SkipReason::UnknownType,
+            Self::Malformed { .. } => SkipReason::Malformed,
+            Self::UnknownRequestId { .. } => SkipReason::UnknownRequestId,
+            Self::Duplicate { .. } => SkipReason::Duplicate,
+            Self::Late { .. } => SkipReason::Late,
+        }
+    }
 }
 
 /// A parsed batch.

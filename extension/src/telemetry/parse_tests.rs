@@ -194,7 +194,7 @@ fn bad_records_are_skipped_one_by_one() {
         .iter()
         .filter_map(|s| match s {
             Skipped::Malformed { kind, .. } => Some(kind.as_str()),
-            Skipped::UnknownType(_) => None,
+            _ => None,
         })
         .collect();
     assert_eq!(

@@ -94,21 +94,40 @@ pub fn set_status(span: &mut Span, status: Option<&Status>, error_type: Option<&
     }
 }
 
+/// The placement of a new child of `parent`.
+pub fn child_of(parent: &Placement) -> Placement {
+    Placement {
+        trace_id: parent.trace_id.clone(),
+        span_id: otlp::new_span_id().to_vec(),
+        parent_span_id: parent.span_id.clone(),
+    }
+}
+
 /// Lambda's measured sub-phases (`responseLatency`, …) as children of `parent`.
-pub fn children(parent: &Span, record_spans: &[RecordSpan]) -> Vec<Span> {
+pub fn children(parent: &Placement, record_spans: &[RecordSpan]) -> Vec<Span> {
     record_spans
         .iter()
         .filter_map(|record| {
             let start = parse_time(&record.start)?;
-            let placement = Placement {
-                trace_id: parent.trace_id.clone(),
-                span_id: otlp::new_span_id().to_vec(),
-                parent_span_id: parent.span_id.clone(),
-            };
             let end = start + otlp::ms_to_nanos(record.duration_ms);
-            Some(span(&record.name, &placement, start, end))
+            Some(span(&record.name, &child_of(parent), start, end))
         })
         .collect()
+}
+
+/// Widens `parent` to cover every interval in `within` (Lambda's timestamps have millisecond
+/// precision while its sub-phase durations have microseconds, so a child measured by Lambda may stick
+/// out of the span derived from event times by up to a millisecond; a parent must contain its children).
+pub fn cover(parent: &mut Span, within: impl IntoIterator<Item = (UnixNanos, UnixNanos)>) {
+    for (start, end) in within {
+        parent.start_time_unix_nano = parent.start_time_unix_nano.min(start);
+        parent.end_time_unix_nano = parent.end_time_unix_nano.max(end);
+    }
+}
+
+/// A span's `[start, end]`.
+pub fn interval(span: &Span) -> (UnixNanos, UnixNanos) {
+    (span.start_time_unix_nano, span.end_time_unix_nano)
 }
 
 /// The init or restore phase as far as it was reported.
@@ -169,7 +188,8 @@ impl Phase {
         set_status(&mut phase, status, error_type);
         let mut record_spans = done.map(|d| d.spans.clone()).unwrap_or_default();
         record_spans.extend(report.map(|r| r.spans.clone()).unwrap_or_default());
-        let mut spans = children(&phase, &record_spans);
+        let mut spans = children(placement, &record_spans);
+        cover(&mut phase, spans.iter().map(interval));
         spans.insert(0, phase);
         spans
     }
@@ -191,6 +211,8 @@ mod tests {
             trace_id: vec![trace; 16],
             span_id: vec![9; 8],
             parent_span_id: parent.to_vec(),
+            start_unix_nano: 1,
+            end_unix_nano: 2,
         }
     }
 

@@ -1,20 +1,32 @@
 //! The state machine from Telemetry API events to OpenTelemetry data.
 //!
-//! Platform events of one invocation arrive over several batches (`start` … `runtimeDone` during or just
-//! after the invocation, `report` only after every extension has called `next`, so usually in the next
-//! thaw's first batch, or at SHUTDOWN). The translator keeps each invocation until its `report`, then
-//! emits the `Invocation` span with the report's figures; metrics are counted as soon as the outcome is
-//! known (`runtimeDone`). Init (and SnapStart restore) events are kept until the first invocation so
-//! that, for an on-demand cold start, the `Initialization` span goes into that invocation's trace, under
-//! its `Invocation` span; a provisioned-concurrency init, which nobody waited for, gets its own trace.
-//! [`Translator::drain`] emits whatever is still open (at SHUTDOWN), so nothing waits forever.
+//! Platform events of one invocation arrive over several batches, in rapid's order (`doInvoke`,
+//! aws-lambda-runtime-interface-emulator `internal/lambda/rapid/handlers.go`): `start`, then
+//! `runtimeDone` once the runtime called `next` again, then `report` once every extension called `next`
+//! too, so usually in the next thaw's first batch, or at SHUTDOWN. The translator keeps each invocation
+//! from its `start` until its `report`, then emits its spans with the report's figures. Metrics count
+//! each started invocation once, as soon as its outcome is known (`runtimeDone`, else `report`, else
+//! when it is emitted without either).
+//!
+//! Bad input never double-counts and never loses an invocation: each batch is put in time order first
+//! (stable, so records with the same millisecond keep Lambda's order); a `runtimeDone` or `report` for a
+//! request id that never started, a record already received for its invocation, and a record for an
+//! invocation already emitted are skipped and counted by reason (`unknown_request_id`, `duplicate`,
+//! `late`). Every `runtimeDone` and `report` still tells the lifecycle the invocation is over.
+//!
+//! Init (and SnapStart restore) events are kept until the first invocation so that, for an on-demand
+//! cold start, the `Initialization` span goes into that invocation's trace: it and the `Invocation` span
+//! become siblings under a `ColdStart` span covering both (a child must not precede its parent); a
+//! provisioned-concurrency init, which nobody waited for, gets its own trace. [`Translator::drain`] emits
+//! whatever is still open (at SHUTDOWN), so nothing waits forever.
 
-use super::events::{Event, EventBody, InitStart, Report, Start, Status, UnixNanos};
+use super::events::{Event, EventBody, InitStart, Report, RuntimeDone, Start, Status, UnixNanos};
 use super::invocation::Invocation;
 use super::logs::{LineContext, Source, log_record};
 use super::metrics::{FaasMetrics, InvocationFigures};
 use super::otlp;
-use super::spans::{Phase, Placement, place};
+use super::parse::Skipped;
+use super::spans::{Phase, Placement, child_of, cover, interval, place, span};
 use super::xray::{self, XrayContext};
 use crate::lifecycle::completion::Completions;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -25,6 +37,30 @@ use std::sync::Arc;
 /// Invocations kept waiting for their report; beyond this the oldest is emitted as it is.
 const MAX_OPEN: usize = 64;
 
+/// Emitted invocations remembered, to tell a duplicate or late record from an unknown request id.
+const REMEMBERED_CLOSED: usize = 256;
+
+/// The name of the span covering a cold start's init (or restore) and its first invocation.
+pub const COLD_START: &str = "ColdStart";
+
+/// The invocation records received for one request id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Seen {
+    start: bool,
+    done: bool,
+    report: bool,
+}
+
+impl Seen {
+    fn of(invocation: &Invocation) -> Self {
+        Self {
+            start: invocation.start.is_some(),
+            done: invocation.done.is_some(),
+            report: invocation.report.is_some(),
+        }
+    }
+}
+
 /// What a batch produced.
 #[derive(Debug, Default)]
 pub struct Produced {
@@ -32,12 +68,12 @@ pub struct Produced {
     pub spans: Vec<Span>,
     /// Log records.
     pub logs: Vec<LogRecord>,
-    /// Invocations the runtime ended without success (`platform.runtimeDone` with status `error`,
-    /// `failure` or `timeout`): their root span may never come, so the flush controller stops waiting.
-    /// A successful `runtimeDone` is not a completion signal: the function exports its spans after
-    /// its response, and Lambda (or an emulator) may report `runtimeDone` as soon as the response is
-    /// posted, before those spans reached the sidecar.
-    pub ended_abnormally: Vec<String>,
+    /// Invocations Lambda reported over (`platform.runtimeDone` of any status, or `platform.report`),
+    /// in order, duplicates and unknown ids included: the lifecycle stops waiting for them (see
+    /// [`crate::lifecycle::completion`]).
+    pub ended: Vec<String>,
+    /// Records that did not fit the invocations seen so far.
+    pub skipped: Vec<Skipped>,
 }
 
 /// Telemetry API events in, spans and logs out; metrics go to [`FaasMetrics`].
@@ -50,6 +86,7 @@ pub struct Translator {
     restore: Phase,
     phases_emitted: bool,
     open: VecDeque<Invocation>,
+    closed: VecDeque<(String, Seen)>,
     current: Option<String>,
     invoked_before: bool,
 }
@@ -65,18 +102,29 @@ impl Translator {
             restore: Phase::default(),
             phases_emitted: false,
             open: VecDeque::new(),
+            closed: VecDeque::new(),
             current: None,
             invoked_before: false,
         }
     }
 
-    /// Processes events in delivery order. `completions` tells which root span the function sent for
-    /// an invocation (to place Lambda's spans in the same trace).
-    pub fn apply(&mut self, events: Vec<Event>, completions: &Completions) -> Produced {
+    /// Processes a batch's events in time order (a stable sort: records of the same millisecond keep
+    /// Lambda's order, an invocation's `start` first and its `report` last). `completions` tells which
+    /// root span the function sent for an invocation (to place Lambda's spans in the same trace).
+    pub fn apply(&mut self, mut events: Vec<Event>, completions: &Completions) -> Produced {
         let mut out = Produced::default();
+        events.sort_by_key(|event| (event.time, rank(&event.body)));
         for event in events {
             let time = event.time;
             match event.body {
+                EventBody::InitStart(_) if self.init.started == Some(time) => {
+                    out.skipped.push(redelivered("platform.initStart"));
+                }
+                EventBody::InitReport(_)
+                    if self.init.report.as_ref().is_some_and(|(t, _)| *t == time) =>
+                {
+                    out.skipped.push(redelivered("platform.initReport"));
+                }
                 EventBody::InitStart(start) => {
                     self.init_type.clone_from(&start.initialization_type);
                     self.init = started(time, &start);
@@ -99,26 +147,7 @@ impl Translator {
                 EventBody::RestoreRuntimeDone(done) => self.restore.done = Some((time, done)),
                 EventBody::RestoreReport(report) => self.restore.report = Some((time, report)),
                 EventBody::Start(start) => self.on_start(time, start, completions, &mut out),
-                EventBody::RuntimeDone(done) => {
-                    if done.status.as_ref().is_some_and(|s| *s != Status::Success) {
-                        out.ended_abnormally.push(done.request_id.clone());
-                    }
-                    if self.current.as_deref() == Some(done.request_id.as_str()) {
-                        self.current = None;
-                    }
-                    let invocation = self.open_invocation(&done.request_id, &mut out, completions);
-                    invocation.xray = invocation.xray.or_else(|| xray_of(done.tracing.as_ref()));
-                    let figures = figures(
-                        done.status.as_ref(),
-                        done.metrics.as_ref().and_then(|m| m.duration_ms),
-                    );
-                    let count = !invocation.counted;
-                    invocation.counted = true;
-                    invocation.done = Some((time, done));
-                    if count {
-                        self.metrics.invocation(figures);
-                    }
-                }
+                EventBody::RuntimeDone(done) => self.on_runtime_done(time, done, &mut out),
                 EventBody::Report(report) => self.on_report(time, report, completions, &mut out),
                 EventBody::LogsDropped(dropped) => {
                     let records = dropped.dropped_records.unwrap_or(0);
@@ -184,6 +213,11 @@ impl Translator {
         completions: &Completions,
         out: &mut Produced,
     ) {
+        if let Some(seen) = self.seen(&start.request_id) {
+            out.skipped
+                .push(out_of_place(seen.start, "platform.start", start.request_id));
+            return;
+        }
         let first = !self.invoked_before;
         self.invoked_before = true;
         let coldstart = first && self.init_is_cold();
@@ -193,8 +227,41 @@ impl Translator {
         self.current = Some(start.request_id.clone());
         let invocation = self.open_invocation(&start.request_id, out, completions);
         invocation.coldstart = coldstart;
-        invocation.xray = xray_of(start.tracing.as_ref()).or(invocation.xray);
+        invocation.xray = xray_of(start.tracing.as_ref());
         invocation.start = Some((time, start));
+    }
+
+    fn on_runtime_done(&mut self, time: UnixNanos, done: RuntimeDone, out: &mut Produced) {
+        out.ended.push(done.request_id.clone());
+        if self.current.as_deref() == Some(done.request_id.as_str()) {
+            self.current = None;
+        }
+        let Some(invocation) = self
+            .open
+            .iter_mut()
+            .find(|i| i.request_id == done.request_id && i.done.is_none())
+        else {
+            let seen = self.seen(&done.request_id);
+            out.skipped.push(match seen {
+                Some(seen) => out_of_place(seen.done, "platform.runtimeDone", done.request_id),
+                None => Skipped::UnknownRequestId {
+                    kind: "platform.runtimeDone",
+                    request_id: done.request_id,
+                },
+            });
+            return;
+        };
+        invocation.xray = invocation.xray.or_else(|| xray_of(done.tracing.as_ref()));
+        let figures = figures(
+            done.status.as_ref(),
+            done.metrics.as_ref().and_then(|m| m.duration_ms),
+        );
+        let count = !invocation.counted;
+        invocation.counted = true;
+        invocation.done = Some((time, done));
+        if count {
+            self.metrics.invocation(figures);
+        }
     }
 
     fn on_report(
@@ -204,31 +271,55 @@ impl Translator {
         completions: &Completions,
         out: &mut Produced,
     ) {
-        let metrics_sink = self.metrics.clone();
-        let invocation = self.open_invocation(&report.request_id, out, completions);
+        out.ended.push(report.request_id.clone());
+        let Some(index) = self
+            .open
+            .iter()
+            .position(|i| i.request_id == report.request_id)
+        else {
+            let seen = self.seen(&report.request_id);
+            out.skipped.push(match seen {
+                Some(seen) => out_of_place(seen.report, "platform.report", report.request_id),
+                None => Skipped::UnknownRequestId {
+                    kind: "platform.report",
+                    request_id: report.request_id,
+                },
+            });
+            return;
+        };
+        let Some(mut invocation) = self.open.remove(index) else {
+            return;
+        };
         invocation.xray = invocation.xray.or_else(|| xray_of(report.tracing.as_ref()));
         let metrics = report.metrics.clone().unwrap_or_default();
-        let post_runtime_ms = invocation
-            .done
-            .as_ref()
-            .map(|(done_at, _)| time.saturating_sub(*done_at) as f64 / 1e6);
         if !invocation.counted {
             invocation.counted = true;
-            metrics_sink.invocation(figures(report.status.as_ref(), metrics.duration_ms));
+            self.metrics
+                .invocation(figures(report.status.as_ref(), metrics.duration_ms));
         }
-        let request_id = report.request_id.clone();
         invocation.report = Some((time, report));
+        let post_runtime_ms = invocation.post_runtime_ms();
         self.metrics.report(
             metrics.billed_duration_ms,
             metrics.max_memory_used_mb,
             metrics.memory_size_mb,
             post_runtime_ms,
         );
-        if let Some(index) = self.open.iter().position(|i| i.request_id == request_id)
-            && let Some(invocation) = self.open.remove(index)
-        {
-            out.spans.extend(self.emit(invocation, completions));
-        }
+        out.spans.extend(self.emit(invocation, completions));
+    }
+
+    /// What was received for `request_id`, if it started (open or already emitted).
+    fn seen(&self, request_id: &str) -> Option<Seen> {
+        self.open
+            .iter()
+            .find(|i| i.request_id == request_id)
+            .map(Seen::of)
+            .or_else(|| {
+                self.closed
+                    .iter()
+                    .find(|(id, _)| id == request_id)
+                    .map(|(_, seen)| *seen)
+            })
     }
 
     /// The open invocation `request_id`, created if new (emitting the oldest if too many are open).
@@ -275,24 +366,97 @@ impl Translator {
         context
     }
 
-    /// The invocation's spans (and the cold start's phases under it).
+    /// The invocation's spans (and the cold start's phases beside it, under a common `ColdStart`
+    /// span); counts it if neither `runtimeDone` nor `report` did, and remembers it as emitted.
     fn emit(&mut self, invocation: Invocation, completions: &Completions) -> Vec<Span> {
+        if !invocation.counted {
+            self.metrics.invocation(InvocationFigures::default());
+        }
+        if self.closed.len() == REMEMBERED_CLOSED {
+            self.closed.pop_front();
+        }
+        self.closed
+            .push_back((invocation.request_id.clone(), Seen::of(&invocation)));
         let root = completions.root_span(&invocation.request_id);
         let mut out = invocation.spans(root.as_ref(), self.trigger);
         if invocation.coldstart && !self.phases_emitted {
             self.phases_emitted = true;
-            for (name, phase) in [("Initialization", &self.init), ("Restore", &self.restore)] {
-                if phase.seen() {
-                    let under = Placement {
-                        trace_id: out[0].trace_id.clone(),
-                        span_id: otlp::new_span_id().to_vec(),
-                        parent_span_id: out[0].span_id.clone(),
-                    };
-                    out.extend(phase.spans(name, &under, true));
-                }
+            let phases: Vec<(&str, &Phase)> =
+                [("Initialization", &self.init), ("Restore", &self.restore)]
+                    .into_iter()
+                    .filter(|(_, phase)| phase.seen())
+                    .collect();
+            if !phases.is_empty() {
+                let covering = self.cold_start(&mut out[0], &invocation, &phases);
+                out.extend(covering);
             }
         }
         out
+    }
+
+    /// Puts the first invocation's span (`first`) and the init/restore `phases` under a new
+    /// `ColdStart` span that takes `first`'s place in the trace; returns the new spans.
+    fn cold_start(
+        &self,
+        first: &mut Span,
+        invocation: &Invocation,
+        phases: &[(&str, &Phase)],
+    ) -> Vec<Span> {
+        let covering = Placement {
+            trace_id: first.trace_id.clone(),
+            span_id: otlp::new_span_id().to_vec(),
+            parent_span_id: first.parent_span_id.clone(),
+        };
+        first.parent_span_id.clone_from(&covering.span_id);
+        let mut root = span(
+            COLD_START,
+            &covering,
+            first.start_time_unix_nano,
+            first.end_time_unix_nano,
+        );
+        let mut out = Vec::new();
+        for (name, phase) in phases {
+            let phase_spans = phase.spans(name, &child_of(&covering), true);
+            if let Some(top) = phase_spans.first() {
+                cover(&mut root, [interval(top)]);
+            }
+            out.extend(phase_spans);
+        }
+        root.attributes = vec![
+            otlp::string("faas.invocation_id", invocation.request_id.clone()),
+            otlp::string("faas.trigger", self.trigger),
+            otlp::boolean("faas.coldstart", true),
+        ];
+        out.insert(0, root);
+        out
+    }
+}
+
+/// Order within one millisecond when a batch arrives out of order: an invocation's `start` first, its
+/// `report` last, everything else as delivered.
+fn rank(body: &EventBody) -> u8 {
+    match body {
+        EventBody::Start(_) => 0,
+        EventBody::Report(_) => 2,
+        _ => 1,
+    }
+}
+
+/// An init record received a second time (same type, same time): counted once.
+fn redelivered(kind: &'static str) -> Skipped {
+    Skipped::Duplicate {
+        kind,
+        request_id: String::new(),
+    }
+}
+
+/// Why a record for a started invocation does not fit: its kind was received already (`duplicate`), or
+/// the invocation was emitted before it came (`late`).
+fn out_of_place(kind_seen: bool, kind: &'static str, request_id: String) -> Skipped {
+    if kind_seen {
+        Skipped::Duplicate { kind, request_id }
+    } else {
+        Skipped::Late { kind, request_id }
     }
 }
 
