@@ -8,7 +8,6 @@ use crate::TestkitError;
 use crate::moto::free_port;
 use crate::otlp_backend::Received;
 use crate::peers::{Peer, peer_binary};
-use std::io::BufRead;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -126,31 +125,27 @@ impl Collector {
     }
 
     /// Everything the collector wrote so far, one decoded request per line, in the order written.
-    /// A line that does not decode is an error (the collector writes whole lines).
+    /// A line still being written (the file exporter flushes its buffer on a tick, so the file can
+    /// end in the middle of a line) is left for the next call; a whole line that does not decode is
+    /// an error.
     pub fn received(&self) -> Result<Vec<Received>, TestkitError> {
         let path = self.output_path();
-        let file = match std::fs::File::open(&path) {
-            Ok(file) => file,
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => {
                 return Err(TestkitError::Io {
-                    what: format!("opening {}", path.display()),
+                    what: format!("reading {}", path.display()),
                     source,
                 });
             }
         };
-        let mut out = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|source| TestkitError::Io {
-                what: format!("reading {}", path.display()),
-                source,
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            out.push(decode_line(&line)?);
-        }
-        Ok(out)
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(decode_line)
+            .collect()
     }
 
     /// The collector's own log of its `n`th run (1 = the first start).
