@@ -246,16 +246,28 @@ async fn docker_run_path_answers_every_route_and_sigterm_exports_everything_buff
         .collect();
     assert_eq!(no_api.len(), 1, "one `no Telemetry API` line:\n{joined}");
     // Shutdown order, as rapid/shutdown.go (shutdown: shutdownRuntime, then shutdownAgents) runs it:
-    // the runtime's SIGTERM flush is logged before the extension's SHUTDOWN handling.
-    let position = |needle: &str| {
-        output
+    // the runtime's SIGTERM flush happens before the extension's SHUTDOWN handling. The two processes
+    // write to different pipes, so their own timestamps tell the order, not the order of the lines.
+    let logged_at = |needle: &str| {
+        let line = output
             .iter()
-            .position(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no line containing {needle:?}:\n{joined}"))
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line containing {needle:?}:\n{joined}"));
+        timestamp(line).unwrap_or_else(|| panic!("no timestamp in {line:?}"))
     };
     assert!(
-        position("SIGTERM: flushing telemetry") < position("shutdown: flushing"),
+        logged_at("SIGTERM: flushing telemetry") < logged_at("shutdown: flushing"),
         "{joined}"
     );
-    assert!(position("shutdown: flushing") < position("shutdown: everything exported"));
+    assert!(logged_at("shutdown: flushing") <= logged_at("shutdown: everything exported"));
+}
+
+/// The time a log line was written: the `timestamp` of a JSON line (the sidecar's), else its first
+/// word (the function's text lines start with an RFC 3339 time).
+fn timestamp(line: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let text = match serde_json::from_str::<Value>(line) {
+        Ok(json) => json["timestamp"].as_str()?.to_string(),
+        Err(_) => line.split_whitespace().next()?.to_string(),
+    };
+    chrono::DateTime::parse_from_rfc3339(&text).ok()
 }
