@@ -28,7 +28,7 @@ fail() { printf 'peers: %s\n' "$*" >&2; exit 1; }
 
 need_go() {
   command -v go >/dev/null 2>&1 \
-    || fail "the Go toolchain (\`go\`, 1.26 or newer) is not installed: it builds AWS's Runtime Interface Emulator and the OpenTelemetry Collector that the end-to-end tests run (apt-get install golang-go, or go.dev/dl)"
+    || fail "the Go toolchain (\`go\`, 1.26 or newer) is not on PATH: it builds AWS's Runtime Interface Emulator and the OpenTelemetry Collector that the end-to-end tests run (install Go 1.26 or newer)"
 }
 
 # build NAME DIR BINARY COMMAND...: runs COMMAND with $out set to a fresh directory, checks that it produced
