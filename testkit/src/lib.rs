@@ -38,6 +38,9 @@ pub enum TestkitError {
     /// A tool the tests need is missing.
     #[error("{0}")]
     Missing(String),
+    /// A peer wrote something that is not what it should be (e.g. a collector line that is not OTLP/JSON).
+    #[error("{0}")]
+    Invalid(String),
     /// A condition was not met in time.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(std::time::Duration, String),

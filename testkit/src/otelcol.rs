@@ -168,10 +168,10 @@ impl Drop for Collector {
 /// One line of the file exporter's JSON output: an OTLP/JSON export request of one signal.
 fn decode_line(line: &str) -> Result<Received, TestkitError> {
     let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-        TestkitError::Missing(format!("collector output is not JSON ({e}): {line}"))
+        TestkitError::Invalid(format!("collector output is not JSON ({e}): {line}"))
     })?;
     let invalid = |e: serde_json::Error| {
-        TestkitError::Missing(format!("collector output is not OTLP/JSON ({e}): {line}"))
+        TestkitError::Invalid(format!("collector output is not OTLP/JSON ({e}): {line}"))
     };
     if value.get("resourceSpans").is_some() {
         serde_json::from_value(value)
@@ -186,7 +186,7 @@ fn decode_line(line: &str) -> Result<Received, TestkitError> {
             .map(Received::Logs)
             .map_err(invalid)
     } else {
-        Err(TestkitError::Missing(format!(
+        Err(TestkitError::Invalid(format!(
             "collector output of no known signal: {line}"
         )))
     }
