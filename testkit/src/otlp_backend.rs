@@ -1,6 +1,7 @@
 //! A fake OTLP/HTTP backend: receives `/v1/traces`, `/v1/metrics` and `/v1/logs`, decodes them with
 //! the official protobuf definitions (`opentelemetry-proto`), records them, and answers according
-//! to a [`Behaviour`] the test can change at any time (accept, fail with a status, hang).
+//! to a [`Behaviour`] the test can change at any time (accept, fail with a status, hang). What it
+//! accepts is what the OpenTelemetry Collector accepts (`testkit/tests/collector_agreement.rs`).
 
 use crate::TestkitError;
 use axum::Router;
@@ -258,9 +259,15 @@ fn decode(path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Received, Stat
     } else {
         body.to_vec()
     };
-    let json = headers
+    // As the collector's OTLP receiver: protobuf or JSON, anything else is 415.
+    let content_type = headers
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let json = content_type.starts_with(b"application/json");
+    if !json && !content_type.starts_with(b"application/x-protobuf") {
+        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
     fn parse<T: Message + Default + serde::de::DeserializeOwned>(
         body: &[u8],
         json: bool,
@@ -271,10 +278,65 @@ fn decode(path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Received, Stat
             T::decode(body).map_err(|_| StatusCode::BAD_REQUEST)
         }
     }
-    match path {
+    let received = match path {
         "/v1/traces" => parse(&body, json).map(Received::Traces),
         "/v1/metrics" => parse(&body, json).map(Received::Metrics),
         "/v1/logs" => parse(&body, json).map(Received::Logs),
         _ => Err(StatusCode::NOT_FOUND),
+    }?;
+    if ids_have_valid_lengths(&received) {
+        Ok(received)
+    } else {
+        Err(StatusCode::BAD_REQUEST)
+    }
+}
+
+/// As the OpenTelemetry Collector decodes OTLP (pdata v1.67.0, `TraceID`/`SpanID` `UnmarshalProto`):
+/// every trace id is 16 bytes and every span id 8, or empty; otherwise the whole request is a 400.
+/// `testkit/tests/collector_agreement.rs` checks this backend against the real collector.
+fn ids_have_valid_lengths(received: &Received) -> bool {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let ok = |id: &[u8], len: usize| id.is_empty() || id.len() == len;
+    match received {
+        Received::Traces(t) => t
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .all(|span| {
+                ok(&span.trace_id, 16)
+                    && ok(&span.span_id, 8)
+                    && ok(&span.parent_span_id, 8)
+                    && span
+                        .links
+                        .iter()
+                        .all(|l| ok(&l.trace_id, 16) && ok(&l.span_id, 8))
+            }),
+        Received::Logs(l) => l
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .all(|r| ok(&r.trace_id, 16) && ok(&r.span_id, 8)),
+        Received::Metrics(m) => m
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter_map(|metric| metric.data.as_ref())
+            .all(|data| {
+                let exemplars: Vec<_> = match data {
+                    Data::Gauge(g) => g.data_points.iter().flat_map(|p| &p.exemplars).collect(),
+                    Data::Sum(s) => s.data_points.iter().flat_map(|p| &p.exemplars).collect(),
+                    Data::Histogram(h) => h.data_points.iter().flat_map(|p| &p.exemplars).collect(),
+                    Data::ExponentialHistogram(h) => {
+                        h.data_points.iter().flat_map(|p| &p.exemplars).collect()
+                    }
+                    Data::Summary(_) => Vec::new(),
+                };
+                exemplars
+                    .iter()
+                    .all(|e| ok(&e.trace_id, 16) && ok(&e.span_id, 8))
+            }),
     }
 }

@@ -1,5 +1,6 @@
 //! OTLP/HTTP request bodies: media type and encoding negotiation, bounded gzip inflation, and decoding to
-//! a [`Payload`], with the error that decides the HTTP status.
+//! a [`Payload`] (ids of the lengths a collector accepts, [`super::ids`]), with the error that decides
+//! the HTTP status.
 
 use crate::pipeline::{Payload, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -100,7 +101,7 @@ pub fn decode(signal: Signal, format: Format, body: &[u8]) -> Result<Payload, De
         format,
         reason,
     };
-    Ok(match signal {
+    let payload: Payload = match signal {
         Signal::Traces => parse::<ExportTraceServiceRequest>(body, format)
             .map_err(invalid)?
             .into(),
@@ -110,7 +111,9 @@ pub fn decode(signal: Signal, format: Format, body: &[u8]) -> Result<Payload, De
         Signal::Logs => parse::<ExportLogsServiceRequest>(body, format)
             .map_err(invalid)?
             .into(),
-    })
+    };
+    super::ids::check(&payload).map_err(invalid)?;
+    Ok(payload)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! gzip-compressed requests are accepted; messages above the size cap get `RESOURCE_EXHAUSTED`.
 
 use super::Ingest;
+use crate::pipeline::Payload;
 use axum::Router;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -35,7 +36,7 @@ impl TraceService for Collector {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.0.accept(request.into_inner().into());
+        self.0.accept(checked(request.into_inner().into())?);
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -46,7 +47,7 @@ impl MetricsService for Collector {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.0.accept(request.into_inner().into());
+        self.0.accept(checked(request.into_inner().into())?);
         Ok(Response::new(ExportMetricsServiceResponse::default()))
     }
 }
@@ -57,9 +58,15 @@ impl LogsService for Collector {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        self.0.accept(request.into_inner().into());
+        self.0.accept(checked(request.into_inner().into())?);
         Ok(Response::new(ExportLogsServiceResponse::default()))
     }
+}
+
+/// `payload` if its ids have the lengths a collector accepts, else `INVALID_ARGUMENT` (what a collector answers).
+fn checked(payload: Payload) -> Result<Payload, Status> {
+    super::ids::check(&payload).map_err(Status::invalid_argument)?;
+    Ok(payload)
 }
 
 /// The gRPC routes (unknown methods get gRPC `UNIMPLEMENTED` from axum's 404 translated by clients).

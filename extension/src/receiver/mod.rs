@@ -11,6 +11,7 @@ pub mod decode;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod http;
+pub mod ids;
 mod ingest;
 
 pub use ingest::Ingest;

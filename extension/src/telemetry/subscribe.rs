@@ -71,10 +71,7 @@ pub async fn subscribe(
         .await
         .map_err(|e| SubscribeError::Unavailable(e.to_string()))?;
     let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let body = response
+    let body: String = response
         .into_body()
         .collect()
         .await
@@ -85,6 +82,15 @@ pub async fn subscribe(
                 .collect()
         })
         .unwrap_or_default();
+    if status.is_success() {
+        // The Runtime Interface Emulator accepts the subscription with `202 {"errorType":
+        // "Telemetry.NotSupported", ...}` and never delivers anything (aws-lambda-runtime-interface-emulator,
+        // internal/lambda/rapi/handler/runtimelogs_stub.go, runtimeTelemetryAPIStubHandler.ServeHTTP).
+        if is_not_supported(&body) {
+            return Err(SubscribeError::Unavailable(format!("{status} {body}")));
+        }
+        return Ok(());
+    }
     if matches!(
         status,
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
@@ -94,6 +100,12 @@ pub async fn subscribe(
     Err(SubscribeError::Refused { status, body })
 }
 
+/// Whether a successful answer is the emulator's stub saying there is no Telemetry API.
+fn is_not_supported(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .is_ok_and(|answer| answer["errorType"] == "Telemetry.NotSupported")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,11 +113,16 @@ mod tests {
 
     /// An Extensions API host answering the subscription with `status`; returns its address.
     async fn api_answering(status: StatusCode) -> http::Uri {
+        api_answering_with(status, "").await
+    }
+
+    /// An Extensions API host answering the subscription with `status` and `answer`.
+    async fn api_answering_with(status: StatusCode, answer: &'static str) -> http::Uri {
         let app = axum::Router::new().route(
             "/2022-07-01/telemetry",
             put(move |body: String| async move {
                 assert!(body.contains("sandbox.localdomain"), "{body}");
-                status
+                (status, answer)
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -119,7 +136,19 @@ mod tests {
         let config = TelemetryApiConfig::default();
         let ok = api_answering(StatusCode::OK).await;
         assert!(subscribe(&config, 4319, "id", Some(ok)).await.is_ok());
-        // The Runtime Interface Emulator has no Telemetry API.
+        // The Runtime Interface Emulator's stub: accepted, and nothing will ever come (its exact answer).
+        let stub = api_answering_with(
+            StatusCode::ACCEPTED,
+            r#"{"errorMessage":"Telemetry API is not supported","errorType":"Telemetry.NotSupported"}"#,
+        )
+        .await;
+        assert!(matches!(
+            subscribe(&config, 4319, "id", Some(stub)).await,
+            Err(SubscribeError::Unavailable(_))
+        ));
+        let accepted = api_answering_with(StatusCode::OK, r#"{"errorType":"Other"}"#).await;
+        assert!(subscribe(&config, 4319, "id", Some(accepted)).await.is_ok());
+        // Tools without the API at all.
         let missing = api_answering(StatusCode::NOT_FOUND).await;
         assert!(matches!(
             subscribe(&config, 4319, "id", Some(missing)).await,
