@@ -7,6 +7,7 @@
 # depend on where the checkout or the cargo home are (paths remapped; docs/sidecar.md, "Using the Lambda layer"),
 # and the zip must not depend on anything but the files' contents: packaging them again from copies with other
 # timestamps, permission bits and argument order must give the same bytes.
+# DEPLOY_CHECKS_SKIP_ARM64=1 (as for glibc.sh) leaves arm64 out, loudly; CI does not set it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
