@@ -91,6 +91,8 @@ impl Layer {
                 path(&opt.join("otel-config.yaml")),
             ),
             ("OTEL_SIDECAR_LOG_FORMAT".to_owned(), "text".to_owned()),
+            // The fixtures are in the source tree: no __pycache__ there.
+            ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
             // What Lambda sets for every function.
             ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
