@@ -4,6 +4,7 @@
 //! cargo build --release -p extension --bin otel-sidecar   # as shipped (dev-dependencies would change it)
 //! cargo build --release -p extension --example floor_extension
 //! cargo run --release -p extension --example bench
+//! cargo run --release -p extension --example bench -- python   # only the Python function section
 //! ```
 //!
 //! Measures, for the release `otel-sidecar` next to a trivial extension (`floor_extension`): init (spawn
@@ -22,13 +23,21 @@ mod harness;
 mod init;
 mod overhead;
 mod proxy;
+mod python;
 mod report;
 mod rss;
+#[path = "../../tests/stock/mod.rs"]
+mod stock;
 mod telemetry;
 mod throughput;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `-- python`: only the Python function section (the layer next to a stock SDK).
+    if std::env::args().nth(1).as_deref() == Some("python") {
+        python::run().await;
+        return;
+    }
     let sidecar_bin = harness::release_dir().join("otel-sidecar");
     let floor_bin = harness::release_dir().join("examples/floor_extension");
     for bin in [&sidecar_bin, &floor_bin] {
@@ -54,4 +63,5 @@ async fn main() {
     let loaded = rss::sustained_load(&sidecar_bin, &backend).await;
     throughput::run(&loaded).await;
     telemetry::run(&sidecar_bin, &backend).await;
+    python::run().await;
 }

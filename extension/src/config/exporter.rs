@@ -44,19 +44,37 @@ pub(super) fn exporter(
         ));
     }
 
-    // Base endpoint: the variable wins over the file, unless it points back at our own receiver (it is then
-    // the function's setting, meant to reach this sidecar).
+    // The variables win over the file, unless one is unusable, typically because it points back at our own
+    // receiver (it is then the function's setting, meant to reach this sidecar): it is ignored with a warning,
+    // once, and the next setting down applies (the file's `exporter.endpoint` in the Lambda layer's config).
+    let mut usable_var = |var: &'static str| -> Option<String> {
+        let url = env_string(var)?;
+        match check_url(&url, receivers) {
+            Ok(()) => Some(url),
+            Err(reason) => {
+                warnings.push(format!("{var} ignored: {reason}"));
+                None
+            }
+        }
+    };
+    let base_var = usable_var("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let signal_vars = [
+        usable_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        usable_var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+        usable_var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+    ];
     let mut base = file_string(&section.endpoint, "exporter.endpoint")?
         .map(|u| (u, Origin::File, "exporter.endpoint"));
-    if let Some(url) = env_string("OTEL_EXPORTER_OTLP_ENDPOINT") {
+    if let Some(url) = base_var {
         base = Some((url, Origin::Env, "OTEL_EXPORTER_OTLP_ENDPOINT"));
     }
     let signal = |file_value: &Option<String>,
                   file_key: &'static str,
                   var: &'static str,
+                  var_value: &Option<String>,
                   path: &str|
      -> Result<Option<(String, Origin, &'static str)>, ConfigError> {
-        if let Some(url) = env_string(var) {
+        if let Some(url) = var_value.clone() {
             return Ok(Some((url, Origin::Env, var)));
         }
         if let Some(url) = file_string(file_value, file_key)? {
@@ -74,18 +92,21 @@ pub(super) fn exporter(
         &section.traces_endpoint,
         "exporter.traces_endpoint",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        &signal_vars[0],
         "v1/traces",
     )?;
     let metrics = signal(
         &section.metrics_endpoint,
         "exporter.metrics_endpoint",
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        &signal_vars[1],
         "v1/metrics",
     )?;
     let logs = signal(
         &section.logs_endpoint,
         "exporter.logs_endpoint",
         "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        &signal_vars[2],
         "v1/logs",
     )?;
 

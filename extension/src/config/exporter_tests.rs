@@ -141,3 +141,28 @@ fn the_functions_own_endpoint_variable_pointing_at_the_sidecar_is_ignored() {
         loaded.warnings
     );
 }
+
+#[test]
+fn an_endpoint_variable_pointing_at_the_sidecar_leaves_the_files_endpoint_in_force() {
+    // The Lambda layer's situation: the function's SDK is pointed at the sidecar through the shared environment,
+    // the sidecar's backend comes from its file.
+    let loaded = load(
+        "exporter: { endpoint: \"https://backend.example\" }\n",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://127.0.0.1:4318/v1/traces",
+            ),
+        ],
+    );
+    assert_eq!(loaded.error, None);
+    let exporter = loaded.config.exporter.expect("the file's endpoint");
+    assert_eq!(exporter.traces.url, "https://backend.example/v1/traces");
+    assert_eq!(exporter.metrics.url, "https://backend.example/v1/metrics");
+    assert_eq!(exporter.logs.url, "https://backend.example/v1/logs");
+    // One warning per variable, naming it.
+    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT ignored"));
+    assert!(loaded.warnings[1].starts_with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ignored"));
+}

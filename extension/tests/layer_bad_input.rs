@@ -1,0 +1,68 @@
+//! The layer attached to a function it cannot help: one with no OpenTelemetry at all. The function must be
+//! unaffected, the sidecar must not log about it at every invocation, and what it costs each invocation after
+//! the function is done must stay bounded: it never gets the function's completion signal.
+
+mod stock;
+
+use serde_json::json;
+use stock::{Layer, Setup, fixture, post_runtime_ms, python};
+
+const INVOCATIONS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_without_opentelemetry_is_unaffected_and_pays_a_bounded_wait() {
+    let runtime = lambda_env::Process::new(python())
+        .name("bootstrap")
+        .arg("-m")
+        .arg("awslambdaric")
+        .arg("plain.handler")
+        .env("PYTHONPATH", fixture("python").display().to_string());
+    let layer = Layer::start(Setup {
+        runtime,
+        handler: "plain.handler",
+        task_root: fixture("python"),
+        env: Vec::new(),
+        sidecar: true,
+        extensions: Vec::new(),
+        backend_var: Some("OTEL_SIDECAR_EXPORTER_ENDPOINT"),
+        sdk_to_sidecar: false,
+    })
+    .await;
+    let mut finished = layer.run(3, &json!({})).await;
+    let lines_after_three = layer.sandbox.output_of("otel-sidecar").len();
+    finished.extend(layer.run(INVOCATIONS - 3, &json!({})).await);
+    let log = layer.sandbox.output_of("otel-sidecar");
+    layer.shutdown().await;
+
+    // Unaffected: every invocation answered (Layer::run checks each outcome), with its own request id.
+    for done in &finished {
+        assert_eq!(
+            done.outcome
+                .json()
+                .and_then(|v| v["request"].as_str().map(str::to_owned)),
+            Some(done.request_id.clone())
+        );
+    }
+    // Said once at most, not at every invocation.
+    assert_eq!(
+        log.len(),
+        lines_after_three,
+        "the sidecar logs at every invocation: {:#?}",
+        &log[lines_after_three..]
+    );
+    // Bounded: the sidecar's documented wait for a completion signal (flush.completion_timeout_ms, 3 s) plus an
+    // export (flush.max_delay_ms, 300 ms) at most once in all, and 2 ms for each other invocation. Without a bound
+    // it would hold every invocation until the function's deadline (30 s here).
+    let post: Vec<f64> = finished.iter().map(post_runtime_ms).collect();
+    let total: f64 = post.iter().sum();
+    eprintln!("post-runtime per invocation (ms): {post:?}, total {total:.1}");
+    assert!(total <= 3300.0 + 2.0 * INVOCATIONS as f64, "{post:?}");
+    // Lambda's own view of the function still reaches the backend (the sidecar's platform spans).
+    assert!(
+        layer
+            .spans()
+            .iter()
+            .any(|s| s.scope == "otel-sidecar/telemetry-api"),
+        "platform spans"
+    );
+}
