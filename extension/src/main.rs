@@ -139,9 +139,12 @@ fn start_receivers(config: &Config, ingest: Ingest) {
         }
     }
     #[cfg(not(feature = "grpc"))]
-    if config.grpc_receiver.is_some() {
-        tracing::warn!(
-            message = "OTLP/gRPC receiver not built into this binary (cargo feature `grpc`)"
-        );
+    if let Some(addr) = config.grpc_receiver {
+        match receiver::grpc_refusal::serve(addr) {
+            Ok(local) => {
+                tracing::debug!(message = "OTLP/gRPC not built in: refusing calls", addr = %local)
+            }
+            Err(error) => tracing::debug!(message = "OTLP/gRPC refusal disabled", %error),
+        }
     }
 }

@@ -148,3 +148,61 @@ async fn an_invalid_config_is_reported_and_the_sidecar_falls_back_to_the_console
         finished.stdout
     );
 }
+
+/// Without the `grpc` feature (the default build, and the layer), an SDK exporting OTLP/gRPC gets
+/// `UNIMPLEMENTED` at once instead of "connection refused", which it would retry with backoff on every
+/// flush (6.6 s per flush measured with the Python SDK); the sidecar says so once.
+#[cfg(not(feature = "grpc"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_exporter_is_refused_at_once_without_retries_when_grpc_is_not_built_in() {
+    let python = python();
+    let sandbox = Sandbox::with_config("flush: { mode: end }\n").await;
+    let script = r#"
+import sys, time
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+class Capture(SpanExporter):
+    spans = []
+    def export(self, spans):
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(Capture()))
+with provider.get_tracer("refusal").start_as_current_span("py-grpc-span"):
+    pass
+exporter = OTLPSpanExporter(endpoint=sys.argv[1], insecure=True, timeout=10)
+for _ in range(2):
+    started = time.monotonic()
+    result = exporter.export(Capture.spans)
+    print(result.name, f"{(time.monotonic() - started) * 1000:.1f} ms", flush=True)
+"#;
+    let output = tokio::process::Command::new(&python)
+        .args(["-c", script, &format!("127.0.0.1:{}", sandbox.grpc_port)])
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("python gRPC exporter against the refusal:\n{stdout}{stderr}");
+    let results: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(results, ["FAILURE", "FAILURE"], "{stdout}\n{stderr}");
+    // Refused with the status that is not retried: one attempt per export, no backoff.
+    assert!(stderr.contains("UNIMPLEMENTED"), "{stderr}");
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    let finished = sandbox.shutdown_cleanly().await;
+    assert_eq!(
+        finished
+            .stderr
+            .matches("OTLP/gRPC telemetry refused")
+            .count(),
+        1,
+        "logged once: {}",
+        finished.stderr
+    );
+}

@@ -106,9 +106,7 @@ fn build(
         defaults.http_receiver,
     )?;
     let grpc_section = receivers.and_then(|r| r.otlp_grpc.as_ref());
-    let grpc_default =
-        Some(SocketAddr::from(([127, 0, 0, 1], 4317))).filter(|_| cfg!(feature = "grpc"));
-    let grpc_receiver = listener(grpc_section, "receivers.otlp_grpc", grpc_default)?;
+    let grpc_receiver = listener(grpc_section, "receivers.otlp_grpc", defaults.grpc_receiver)?;
 
     let exporter = exporter(
         file.exporter.as_ref(),

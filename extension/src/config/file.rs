@@ -34,8 +34,8 @@ pub struct FileConfig {
 pub struct ReceiversSection {
     /// `receivers.otlp_http`: OTLP/HTTP (protobuf or JSON, optionally gzip). Default `127.0.0.1:4318`.
     pub otlp_http: Option<ListenerSection>,
-    /// `receivers.otlp_grpc`: OTLP/gRPC. Default `127.0.0.1:4317` in binaries built with the cargo feature
-    /// `grpc`; without it, enabling this section only logs a warning.
+    /// `receivers.otlp_grpc`: OTLP/gRPC, default `127.0.0.1:4317`: the receiver in binaries built with the
+    /// cargo feature `grpc`; without it, calls there are answered `UNIMPLEMENTED` (logged once).
     pub otlp_grpc: Option<ListenerSection>,
 }
 

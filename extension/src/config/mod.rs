@@ -187,8 +187,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             http_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4318))),
-            // Only when the receiver is built in (cargo feature `grpc`).
-            grpc_receiver: cfg!(feature = "grpc").then(|| SocketAddr::from(([127, 0, 0, 1], 4317))),
+            // The receiver with the cargo feature `grpc`; without it, calls there are refused at once
+            // (`receiver::grpc_refusal`) so that an SDK exporting gRPC does not retry on every flush.
+            grpc_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),
             exporter: None,
             console: true,
             flush: FlushConfig {

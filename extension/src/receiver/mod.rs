@@ -2,7 +2,8 @@
 //! [`Payload`](crate::pipeline::Payload)s to the shared [`Ingest`] handle, which never waits for exporting.
 //!
 //! - [`http`]: OTLP/HTTP (`/v1/traces`, `/v1/metrics`, `/v1/logs`; protobuf or JSON; gzip).
-//! - [`grpc`]: OTLP/gRPC (feature `grpc`, on by default).
+//! - `grpc`: OTLP/gRPC (cargo feature `grpc`, off by default: +0.64 MB); without it, `grpc_refusal`
+//!   answers gRPC calls on the same address with `UNIMPLEMENTED`, so SDKs fail fast instead of retrying.
 //!
 //! A new source (the Lambda Telemetry API listener) plugs in the same way: convert to a `Payload`, call
 //! [`Ingest::accept`], and start its server from [`serve`]-like wiring in `main.rs`.
@@ -10,6 +11,8 @@
 pub mod decode;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(not(feature = "grpc"))]
+pub mod grpc_refusal;
 pub mod http;
 pub mod ids;
 mod ingest;
