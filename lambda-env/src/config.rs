@@ -102,6 +102,8 @@ pub struct Config {
     pub on_output: Option<OutputCallback>,
     /// Echo output lines to stderr as `[name] line` (tests see them on failure).
     pub echo_output: bool,
+    /// The APIs' port on 127.0.0.1 (any free one if None).
+    pub api_port: Option<u16>,
 }
 
 impl std::fmt::Debug for Config {
@@ -136,6 +138,7 @@ impl Default for Config {
             freeze: true,
             on_output: None,
             echo_output: false,
+            api_port: None,
         }
     }
 }

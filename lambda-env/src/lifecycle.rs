@@ -636,6 +636,9 @@ impl Inner {
                     runtime_done,
                     report: record,
                     reset: Some(report),
+                    released_at: shared.clock.wall(runtime_started),
+                    answered_at: Some(shared.clock.wall(answer_finished)),
+                    runtime_next_at: Some(shared.clock.wall(runtime_ready)),
                 });
             }
         };
@@ -672,6 +675,9 @@ impl Inner {
             runtime_done,
             report,
             reset: None,
+            released_at: shared.clock.wall(runtime_started),
+            answered_at: Some(shared.clock.wall(answer_finished)),
+            runtime_next_at: Some(shared.clock.wall(runtime_ready)),
         })
     }
 
@@ -760,6 +766,9 @@ impl Inner {
             runtime_done,
             report: record,
             reset: Some(report),
+            released_at: shared.clock.wall(runtime_started),
+            answered_at: answered.as_ref().map(|(_, _, at)| shared.clock.wall(*at)),
+            runtime_next_at: None,
         }
     }
 

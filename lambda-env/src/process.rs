@@ -149,7 +149,7 @@ pub(crate) fn spawn(
             let _ = tx.send(Some((status, at)));
         }
     });
-    tracing::debug!(message = "started", process = %name, pid);
+    tracing::info!(message = "started", process = %name, pid);
     Ok(Child {
         name,
         kind,

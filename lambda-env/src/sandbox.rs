@@ -9,6 +9,7 @@ use crate::shutdown::{ShutdownReason, ShutdownReport};
 use crate::state::{ReportedError, Shared};
 use crate::telemetry::Delivery;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,6 +87,11 @@ pub struct Finished {
     pub report: Value,
     /// The reset that followed a timeout or failure.
     pub reset: Option<ShutdownReport>,
+    /// When the invocation was released to the runtime, when its answer arrived, and when the
+    /// runtime called `next` again (the end of its hand-off).
+    pub released_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub runtime_next_at: Option<DateTime<Utc>>,
 }
 
 /// An invocation in progress.
@@ -134,7 +140,7 @@ impl Sandbox {
     /// With [`crate::Runtime::External`] init ends at the caller's runtime's first `next`, which the
     /// first invocation (or [`Sandbox::wait_initialized`]) waits for.
     pub async fn start(config: Config) -> Result<Sandbox, Error> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.api_port.unwrap_or(0)))
             .await
             .map_err(Error::Bind)?;
         let addr = listener.local_addr().map_err(Error::Bind)?;
