@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Runs the function and its extensions under a local Lambda environment (lambda-simulator) behind
+/// Runs the function and its extensions under a local Lambda environment (lambda-env) behind
 /// a local API Gateway HTTP API. Stop with Ctrl-C: the processes get Lambda's shutdown sequence.
 #[derive(Debug, Parser)]
 #[command(name = "devserver", version)]

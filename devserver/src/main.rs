@@ -13,8 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = std::env::var("DEVSERVER_LOG")
-        .unwrap_or_else(|_| "info,lambda_simulator=warn,lambda_lifecycle=warn".into());
+    let filter = std::env::var("DEVSERVER_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)

@@ -1,5 +1,5 @@
 //! The local loop end to end, with the real binaries: `devserver` (this crate) runs the release
-//! `bootstrap` and `otel-sidecar` (built by `./scripts/test`) under lambda-simulator, S3 is moto,
+//! `bootstrap` and `otel-sidecar` (built by `./scripts/test`) under lambda-env, S3 is moto,
 //! the sidecar exports to a decoding fake OTLP backend. Then `./scripts/dev` itself, twice, with
 //! the same prebuilt binaries: start, call `/`, see the console exporter's output, Ctrl-C, nothing
 //! left, second run works.
@@ -121,7 +121,23 @@ async fn devserver_serves_the_function_and_the_sidecar_delivers_its_telemetry() 
     );
 
     // The function dies: like Lambda, the invocation fails (API Gateway's 500) and the next request
-    // gets a new environment (a cold start), extension first again.
+    // gets a new environment (a cold start), extension first again. It dies between invocations: once
+    // the three so far have their REPORT (their hand-off and the sidecar's flush belong to them, and a
+    // death before that fails the invocation still running instead).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while devserver
+        .output()
+        .iter()
+        .filter(|l| l.contains(" REPORT "))
+        .count()
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no REPORT for the first three invocations"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let first = started_pids(&devserver.output());
     let names: Vec<&str> = first.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(

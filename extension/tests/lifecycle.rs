@@ -1,4 +1,4 @@
-//! The real sidecar under the Lambda simulator: exactly-once delivery in every flush mode, with the
+//! The real sidecar under lambda-env (the workspace's Lambda environment): exactly-once delivery in every flush mode, with the
 //! sandbox frozen between invocations, and SHUTDOWN right after an invocation.
 
 mod common;
@@ -131,9 +131,9 @@ async fn a_function_that_exports_nothing_stalls_the_sidecar_at_most_once() {
         "flush: {{ mode: end, completion_timeout_ms: {} }}\n",
         timeout.as_millis()
     );
-    // No freezing here: once the sidecar stops waiting, it calls `next` before the function is done, and
-    // lambda-simulator would SIGSTOP it then (Lambda waits for the runtime's `next` too), leaving the
-    // function's later exports hanging on a stopped receiver.
+    // No freezing here: once the sidecar stops waiting, it calls `next` before the function is done;
+    // the function's later exports then reach a sidecar that is no longer expecting them, and the
+    // test wants every wait measured without a freeze in between.
     let sandbox = Sandbox::start(Options {
         config,
         freeze: false,

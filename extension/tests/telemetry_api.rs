@@ -1,31 +1,22 @@
-//! The real sidecar and the real function (`bootstrap`, reading a moto S3) under `lambda-simulator` with
-//! its Telemetry API: a cold start, successful invocations, an unsampled one, an error, then SHUTDOWN. Asserted at the
-//! decoding fake backend: Lambda's `Invocation` spans and the handler's spans form one tree per
-//! invocation, the cold start's `Initialization` span sits beside the first one under `ColdStart`, and the `faas.*`
-//! metrics equal what the simulator reported in its `platform.*` events.
+//! The real sidecar and the real function (`bootstrap`, reading a moto S3) under `lambda-env` (the
+//! workspace's Lambda environment, in Lambda's order, frozen between invocations) with its Telemetry
+//! API: a cold start, successful invocations, an unsampled one, an error, then SHUTDOWN. Asserted at
+//! the decoding fake backend: Lambda's `Invocation` spans and the handler's spans form one tree per
+//! invocation, the cold start's `Initialization` span sits beside the first `Invocation` under
+//! `ColdStart`, the `faas.*` metrics equal what the environment reported in its `platform.*` events, and the function's own log
+//! lines (delivered as `function` records) reach the backend linked to their invocations.
 //!
-//! Work-arounds for lambda-simulator 0.2.0 (see docs/sidecar.md): it puts no `Parent` in the X-Ray
-//! header it generates, so the test gives each invocation a header as Lambda writes it; it has no
-//! timeouts and captures no function output, so a timed-out invocation and a function log line are
-//! delivered to the sidecar's listener the way Lambda delivers batches (HTTP POST of a JSON array).
+//! The real function cannot be made to hang, so a timed-out invocation is delivered to the
+//! sidecar's listener the way Lambda delivers batches (HTTP POST of a JSON array), with an unknown
+//! event type in it.
 
-use lambda_simulator::{Invocation, InvocationStatus, ShutdownReason, Simulator, TelemetryEvent};
+use lambda_env::{Config, Event, Invoke, Outcome, Process, Sandbox, ShutdownReason};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::otlp_view::{FlatMetricPoint, FlatSpan, metric_points, spans};
 use testkit::{FakeOtlpBackend, MotoServer};
 
 const GET_ROOT: &str = include_str!("../../deploy/events/get-root.json");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn xray_header(n: u8) -> (String, String, String) {
     let trace = format!("6745a1b2{:024x}", 0xabc000 + u32::from(n));
@@ -38,27 +29,7 @@ fn xray_header(n: u8) -> (String, String, String) {
     (header, trace, parent)
 }
 
-async fn complete(simulator: &Simulator, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let finished = simulator.get_invocation_state(id).await.is_some_and(|s| {
-            matches!(
-                s.status,
-                InvocationStatus::Success | InvocationStatus::Error | InvocationStatus::Timeout
-            )
-        });
-        if finished && simulator.are_extensions_ready(id).await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "invocation {id} did not complete"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-fn record(events: &[TelemetryEvent], kind: &str) -> Vec<serde_json::Value> {
+fn record(events: &[Event], kind: &str) -> Vec<serde_json::Value> {
     events
         .iter()
         .filter(|e| e.event_type == kind)
@@ -79,17 +50,6 @@ fn last<'a>(points: &'a [FlatMetricPoint], name: &str) -> &'a FlatMetricPoint {
 async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform() {
     let backend = FakeOtlpBackend::start().await.expect("backend");
     let moto = MotoServer::start().expect("moto");
-    let simulator = Simulator::builder()
-        .function_name("aws-rust-http-api-test")
-        .memory_size_mb(256)
-        .region("eu-west-1")
-        .account_id("123456789012")
-        .extension_ready_timeout(Duration::from_secs(10))
-        .build()
-        .await
-        .expect("simulator");
-    simulator.enable_telemetry_capture().await;
-
     let receiver = testkit::moto::free_port().expect("port");
     let listener = testkit::moto::free_port().expect("port");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -103,58 +63,37 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
         ),
     )
     .expect("config");
-    let sidecar_log = dir.path().join("sidecar.log");
-    let sidecar = Killed(
-        Command::new(testkit::release_binary("otel-sidecar").expect("otel-sidecar"))
-            .envs(simulator.lambda_env_vars())
-            .env("OTEL_SIDECAR_CONFIG", &config)
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", backend.endpoint())
-            .env("OTEL_SIDECAR_LOG_FORMAT", "text")
-            .env("OTEL_SIDECAR_LOG_LEVEL", "debug")
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(&sidecar_log).expect("log file"))
-            .spawn()
-            .expect("spawn otel-sidecar"),
-    );
-    let log = || std::fs::read_to_string(&sidecar_log).unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let extensions = simulator.get_registered_extensions().await;
-        if let Some(extension) = extensions.first()
-            && simulator.first_next_poll_at(&extension.id).await.is_some()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sidecar did not register:\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let sidecar = Process::new(testkit::release_binary("otel-sidecar").expect("otel-sidecar"))
+        .env("OTEL_SIDECAR_CONFIG", config.display().to_string())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", backend.endpoint())
+        .env("OTEL_SIDECAR_LOG_FORMAT", "text")
+        .env("OTEL_SIDECAR_LOG_LEVEL", "debug");
+    let function = Process::new(testkit::release_binary("bootstrap").expect("bootstrap"))
+        .env(
+            "OTEL_SIDECAR_ENDPOINT",
+            format!("http://127.0.0.1:{receiver}"),
+        )
+        .env("OTEL_SERVICE_NAME", "aws-rust-http-api")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON");
+    let sandbox = Sandbox::start(Config {
+        function_name: "aws-rust-http-api-test".into(),
+        memory_mb: 256,
+        region: "eu-west-1".into(),
+        timeout: Duration::from_secs(10),
+        inherit_env: false,
+        echo_output: true,
+        ..Config::default().runtime(function).extension(sidecar)
+    })
+    .await
+    .expect("sandbox");
+    let log = || sandbox.output_of("otel-sidecar").join("\n");
     assert!(
         log().contains("subscribed to the Telemetry API"),
         "{}",
         log()
-    );
-
-    let _function = Killed(
-        Command::new(testkit::release_binary("bootstrap").expect("bootstrap"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(simulator.lambda_env_vars())
-            .env(
-                "OTEL_SIDECAR_ENDPOINT",
-                format!("http://127.0.0.1:{receiver}"),
-            )
-            .env("OTEL_SERVICE_NAME", "aws-rust-http-api")
-            .env("AWS_ENDPOINT_URL", moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn bootstrap"),
     );
 
     // Three API Gateway requests with the X-Ray header Lambda writes, then an event the function
@@ -163,40 +102,41 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
     let mut expected = Vec::new();
     for n in 0..3 {
         let (header, trace, parent) = xray_header(n);
-        let mut invocation = Invocation::new(event.clone(), 10_000);
-        invocation.trace_id = header;
-        let id = simulator.enqueue(invocation).await;
-        complete(&simulator, &id).await;
-        expected.push((id, trace, parent));
+        let done = sandbox
+            .run(Invoke::json(&event).trace_header(header))
+            .await
+            .expect("invocation");
+        assert!(
+            matches!(done.outcome, Outcome::Response(_)),
+            "{:?}",
+            done.outcome
+        );
+        expected.push((done.request_id, trace, parent));
     }
     // A caller that does not sample: no SERVER span, the handler signals the end explicitly.
     let mut unsampled_event = event.clone();
     unsampled_event["headers"]["traceparent"] =
         serde_json::json!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
-    let unsampled_id = simulator
-        .enqueue(Invocation::new(unsampled_event, 10_000))
-        .await;
-    complete(&simulator, &unsampled_id).await;
-    let error_id = simulator
-        .enqueue(Invocation::new(
-            serde_json::json!({"not": "an HTTP event"}),
-            10_000,
-        ))
-        .await;
-    complete(&simulator, &error_id).await;
-    let reports_expected = 5;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while simulator
-        .get_telemetry_events_by_type("platform.report")
+    let unsampled_id = sandbox
+        .run(Invoke::json(&unsampled_event))
         .await
-        .len()
-        < reports_expected
-    {
-        assert!(Instant::now() < deadline, "simulator reports");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        .expect("invocation")
+        .request_id;
+    let error = sandbox
+        .run(Invoke::json(&serde_json::json!({"not": "an HTTP event"})))
+        .await
+        .expect("invocation");
+    assert!(
+        matches!(error.outcome, Outcome::FunctionError { .. }),
+        "{:?}",
+        error.outcome
+    );
+    let error_id = error.request_id;
+    assert_eq!(sandbox.records("platform.report").len(), 5);
 
-    // A timed-out invocation with a log line, delivered as Lambda delivers batches.
+    // A timed-out invocation with a log line, delivered as Lambda delivers batches. The sidecar is
+    // frozen now: the POST waits in its socket until the shutdown thaws it (before the runtime's
+    // SIGTERM and the SHUTDOWN event), as a batch due during a freeze does in Lambda.
     let now = chrono::Utc::now();
     let at = |ms: i64| (now + chrono::Duration::milliseconds(ms)).to_rfc3339();
     let batch = serde_json::json!([
@@ -206,34 +146,27 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
         {"time": at(3001), "type": "platform.report", "record": {"requestId": "timed-out", "status": "timeout", "metrics": {"durationMs": 3001.0, "billedDurationMs": 3001, "memorySizeMB": 256, "maxMemoryUsedMB": 64}}},
         {"time": at(3002), "type": "platform.aFutureEvent", "record": {}}
     ]);
-    let delivered = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{listener}/"))
-        .json(&batch)
-        .send()
-        .await
-        .expect("deliver");
+    let delivery = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{listener}/"))
+            .json(&batch)
+            .send(),
+    );
+
+    let stopped = sandbox.shutdown(ShutdownReason::Spindown).await;
+    let delivered = delivery.await.expect("task").expect("deliver");
     assert_eq!(
         delivered.status(),
         200,
         "one unknown record never fails a batch"
     );
-
-    let captured = simulator.get_telemetry_events().await;
-    simulator.graceful_shutdown(ShutdownReason::Spindown).await;
-    let mut sidecar = sidecar;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Ok(Some(status)) = sidecar.0.try_wait() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sidecar did not exit:\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    assert!(status.success(), "{status}\n{}", log());
+    let captured = sandbox.events();
+    let sidecar_end = stopped.process("otel-sidecar").expect("sidecar");
+    assert!(
+        !sidecar_end.killed && sidecar_end.status.is_some_and(|s| s.success()),
+        "{sidecar_end:?}\n{}",
+        log()
+    );
 
     // One tree per invocation: Lambda's span is the parent the handler's root span points at.
     let all: Vec<FlatSpan> = spans(&backend.traces());
@@ -330,7 +263,7 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
     assert_eq!(
         last(&points, "faas.invocations").value,
         6.0,
-        "5 simulated + 1 timed out"
+        "5 from the environment + 1 timed out"
     );
     assert_eq!(last(&points, "faas.errors").value, 1.0);
     assert_eq!(last(&points, "faas.timeouts").value, 1.0);
@@ -367,7 +300,7 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
     let init_reported = record(&captured, "platform.initReport");
     let init_report = init_reported
         .first()
-        .expect("the simulator reported the init");
+        .expect("the environment reported the init");
     let init_duration = last(&points, "faas.init_duration");
     assert_eq!(init_duration.count, 1);
     assert!(
@@ -406,13 +339,26 @@ async fn platform_spans_join_the_functions_traces_and_metrics_match_the_platform
         .flat_map(|r| &r.scope_logs)
         .flat_map(|s| &s.log_records)
         .collect();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    assert_eq!(records[0].severity_text, "WARN");
-    let invocation_id = testkit::otlp_view::attributes(&records[0].attributes);
-    assert_eq!(
-        invocation_id
+    let invocation_of = |r: &&&opentelemetry_proto::tonic::logs::v1::LogRecord| {
+        testkit::otlp_view::attributes(&r.attributes)
             .get("faas.invocation_id")
-            .and_then(|v| v.as_str()),
-        Some("timed-out")
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    let timed_out_logs: Vec<_> = records
+        .iter()
+        .filter(|r| invocation_of(r).as_deref() == Some("timed-out"))
+        .collect();
+    assert_eq!(timed_out_logs.len(), 1, "{records:#?}");
+    assert_eq!(timed_out_logs[0].severity_text, "WARN");
+    // The function's own line (its error: the only line it writes during an invocation), which
+    // lambda-env delivers as a `function` record, linked to the invocation it was written in.
+    let function_lines = record(&captured, "function");
+    assert!(!function_lines.is_empty(), "the function logged");
+    assert!(
+        records
+            .iter()
+            .any(|r| invocation_of(&r).as_deref() == Some(error_id.as_str())
+                && format!("{:?}", r.body).contains("deserialization")),
+        "the function's error line linked to its invocation: {records:#?}"
     );
 }

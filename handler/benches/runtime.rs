@@ -4,10 +4,12 @@
 //! shipped: not `--workspace`, whose test-only dependencies would change its features)
 //! (with `.venv` from `./scripts/test` for moto). For each of telemetry on (exporting to a local
 //! OTLP receiver, as to the sidecar) and off (`OTEL_SDK_DISABLED=true`) it measures:
-//! - cold init: process spawn → the runtime's first `next` (the first invocation's start);
-//! - warm latency: an invocation's start → its response, `GET /` against local S3 (moto);
-//! - hand-off: response posted → the runtime's next `next`, with invocations queued back to back
-//!   (the telemetry flush plus the runtime's own loop);
+//! - cold init: process spawn → the runtime's first `next` (lambda-env's `initDurationMs`: init start,
+//!   which spawns the runtime, → its first `next`);
+//! - warm latency: an invocation's release to the runtime → its response fully received, `GET /`
+//!   against local S3 (moto): `responseLatency` + `responseDuration` of `platform.runtimeDone`;
+//! - hand-off: response received → the runtime's next `next`, with invocations queued back to back
+//!   (the telemetry flush plus the runtime's own loop): `runtimeOverhead`;
 //! - peak RSS (`VmHWM`) after the warm run, and the stripped binary's size.
 
 #[path = "../tests/common/mod.rs"]
@@ -52,21 +54,23 @@ async fn main() {
 async fn cold_init(env: &[(&str, String)]) -> Vec<Duration> {
     let mut out = Vec::new();
     for _ in 0..COLD_RUNS {
-        let (function, id) =
-            Function::start_with(&["bench-bucket"], env, Some(event("apigw_v2_root.json"))).await;
-        let Some(id) = id else { continue };
-        let state = function.wait(&id).await;
-        if let Some(started) = state.started_at {
-            let started = std::time::UNIX_EPOCH
-                + Duration::from_nanos(started.timestamp_nanos_opt().unwrap_or(0) as u64);
-            out.push(
-                started
-                    .duration_since(function.spawned_at())
-                    .unwrap_or_default(),
-            );
+        let function = Function::start(&["bench-bucket"], env).await;
+        let id = function.enqueue(event("apigw_v2_root.json"), None).await;
+        let finished = function.wait(&id).await;
+        if let Some(ms) = finished.report["metrics"]["initDurationMs"].as_f64() {
+            out.push(Duration::from_secs_f64(ms / 1000.0));
         }
     }
     out
+}
+
+/// The duration of span `name` in a `platform.runtimeDone` record.
+fn span_ms(runtime_done: &serde_json::Value, name: &str) -> Option<f64> {
+    runtime_done["spans"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)?["durationMs"]
+        .as_f64()
 }
 
 async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64) {
@@ -81,17 +85,22 @@ async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64) {
     for id in &ids {
         states.push(function.wait(id).await);
     }
-    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    let ms = |v: f64| Duration::from_secs_f64(v / 1000.0);
     // Skip the first (cold) invocation.
     let latency = states[1..]
         .iter()
-        .filter_map(|s| Some((s.started_at?, s.response.as_ref()?.received_at)))
-        .map(|(start, end)| Duration::from_nanos((nanos(end) - nanos(start)).max(0) as u64))
+        .filter_map(|s| {
+            Some(
+                span_ms(&s.runtime_done, "responseLatency")?
+                    + span_ms(&s.runtime_done, "responseDuration")?,
+            )
+        })
+        .map(ms)
         .collect();
     let handoff = states[1..]
-        .windows(2)
-        .filter_map(|w| Some((w[0].response.as_ref()?.received_at, w[1].started_at?)))
-        .map(|(end, next)| Duration::from_nanos((nanos(next) - nanos(end)).max(0) as u64))
+        .iter()
+        .filter_map(|s| span_ms(&s.runtime_done, "runtimeOverhead"))
+        .map(ms)
         .collect();
     (latency, handoff, function.peak_rss_kb())
 }

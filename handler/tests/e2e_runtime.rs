@@ -1,4 +1,4 @@
-//! End to end: the release `bootstrap` binary as a real Lambda runtime under `lambda-simulator`,
+//! End to end: the release `bootstrap` binary as a real Lambda runtime under `lambda-env`,
 //! S3 from moto, its OTLP output decoded with the official protobuf definitions.
 
 mod common;
@@ -104,13 +104,14 @@ async fn invocations_are_answered_traced_and_handed_off_before_next() {
     assert_eq!(status, 404);
 
     // Hand-off: every invocation's server span reached the backend before the runtime asked
-    // for the next event (the next invocation's start), so a freeze could not have stranded it.
+    // for the next event (its next `next`), so a freeze could not have stranded it.
     let timed = function.backend.received_timed();
-    for window in states.windows(2) {
-        let (name, id, _) = &window[0];
-        let next_started = window[1].2.started_at.expect("next invocation started");
-        let next_started = UNIX_EPOCH
-            + Duration::from_nanos(next_started.timestamp_nanos_opt().expect("time") as u64);
+    for (name, id, state) in &states {
+        let next_called = state
+            .runtime_next_at
+            .expect("the runtime called next again");
+        let next_called = UNIX_EPOCH
+            + Duration::from_nanos(next_called.timestamp_nanos_opt().expect("time") as u64);
         let arrived = timed
             .iter()
             .find(|(_, received)| match received {
@@ -122,9 +123,9 @@ async fn invocations_are_answered_traced_and_handed_off_before_next() {
             .map(|(at, _)| *at)
             .unwrap_or_else(|| panic!("no span for invocation {name}"));
         assert!(
-            arrived <= next_started,
+            arrived <= next_called,
             "{name}: spans arrived {:?} after the runtime asked for the next event",
-            arrived.duration_since(next_started).unwrap_or_default()
+            arrived.duration_since(next_called).unwrap_or_default()
         );
     }
 

@@ -230,3 +230,40 @@ impl Shared {
         event
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_released_before_next_waits_for_it_and_one_after_goes_to_the_waiter() {
+        let now = Instant::now();
+        let mut party = Party::<u32>::default();
+        party.release(1);
+        assert_eq!(
+            party.next(now).ok(),
+            Some(1),
+            "pending event handed over at once"
+        );
+        assert!(party.waiting().is_none());
+        let mut rx = party.next(now).expect_err("nothing pending: waits");
+        assert_eq!(party.waiting(), Some(now));
+        party.release(2);
+        assert_eq!(rx.try_recv().ok(), Some(2));
+        assert!(party.waiting().is_none(), "busy once it has an event");
+        assert_eq!(party.nexts, 2);
+    }
+
+    #[test]
+    fn an_event_for_a_dropped_next_call_waits_for_the_next_one() {
+        let now = Instant::now();
+        let mut party = Party::<u32>::default();
+        drop(party.next(now).expect_err("waits"));
+        assert!(
+            party.waiting().is_none(),
+            "its connection is gone: not waiting"
+        );
+        party.release(7);
+        assert_eq!(party.next(now).ok(), Some(7));
+    }
+}

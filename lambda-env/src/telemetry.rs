@@ -241,7 +241,12 @@ async fn batcher(
     mut rx: mpsc::UnboundedReceiver<Command>,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
 ) {
-    let client = reqwest::Client::new();
+    // A fresh connection per batch: a listener that closes its connections (or was frozen with one
+    // open) never gets a batch on a connection it already dropped.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap_or_default();
     let mut batch: Vec<Value> = Vec::new();
     let mut bytes = 0;
     let mut first_at: Option<Instant> = None;

@@ -49,10 +49,12 @@ async fn shutdown_terminates_the_runtime_first_then_gives_extensions_the_deadlin
     let parts: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(parts[1], "spindown");
     let (deadline_ms, got_ms): (i64, i64) = (parts[2].parse().unwrap(), parts[3].parse().unwrap());
+    // The deadline is 2 s from the start and SHUTDOWN came after the runtime's 600 ms (+1 ms of
+    // rounding to whole milliseconds); no lower bound: a loaded machine may run the extension late.
     let left = deadline_ms - got_ms;
     assert!(
-        (0..=1400).contains(&left),
-        "SHUTDOWN after the runtime's 600 ms, deadline 2 s from the start: {left} ms left"
+        left <= 1401,
+        "SHUTDOWN before the runtime's share ran out: {left} ms left"
     );
 
     // The stuck one: SIGKILL at the deadline.

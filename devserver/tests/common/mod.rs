@@ -168,7 +168,7 @@ pub fn port_free(port: u16) -> bool {
 
 /// A sidecar config with its OTLP/HTTP receiver on `port` (so tests never collide on 4318).
 /// A sidecar config receiving OTLP on `port`, with the Telemetry API on a free port of its own (tests
-/// run side by side: a shared default port would let one test's simulator deliver to another's sidecar).
+/// run side by side: a shared default port would let one test's environment deliver to another's sidecar).
 pub fn sidecar_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     let path = dir.join("otel-config.yaml");
     let telemetry = testkit::moto::free_port().expect("a free port");

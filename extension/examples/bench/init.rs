@@ -17,7 +17,7 @@ pub async fn run(sidecar_bin: &Path, floor_bin: &Path, backend: &str) {
         let mut rss = 0;
         for _ in 0..20 {
             let (sidecar, init) = start(bin, "", backend).await;
-            rss = rss_kb(sidecar.child.id(), "VmRSS:");
+            rss = rss_kb(sidecar.pid, "VmRSS:");
             inits.push(init);
         }
         let (min, max) = (*inits.iter().min().unwrap(), *inits.iter().max().unwrap());

@@ -9,12 +9,12 @@
 //!
 //! Measures, for the release `otel-sidecar` next to a trivial extension (`floor_extension`): init (spawn
 //! to first `next`), RSS, post-runtime overhead p50/p99 per flush mode at steady traffic, receiver
-//! throughput, binary sizes, and the Telemetry API's cost (parsing throughput; overhead and RSS on vs off). Everything runs under `lambda-simulator` with a local fake backend. The
+//! throughput, binary sizes, and the Telemetry API's cost (parsing throughput; overhead and RSS on vs off). Everything runs under `lambda-env` (the workspace's Lambda environment) with a local fake backend. The
 //! post-runtime overhead is timed exactly: a pass-through proxy in front of the Extensions API stamps
 //! each `next` call, and the function stamps the moment it finished (response and telemetry sent).
 //!
 //! One module per printed section (`init`, `overhead`, `rss`, `throughput`, `telemetry`), on a shared harness
-//! (`harness`: the sidecar under the simulator; `proxy`: the `next` stamps) and `report` (formatting).
+//! (`harness`: the sidecar under lambda-env; `proxy`: the `next` stamps) and `report` (formatting).
 
 #[allow(dead_code)] // the bench uses only part of the test function
 #[path = "../../tests/common/function.rs"]

@@ -1,4 +1,4 @@
-//! A pass-through proxy in front of the simulator's Extensions API that stamps the arrival of every
+//! A pass-through proxy in front of lambda-env's Extensions API that stamps the arrival of every
 //! `next` call: the exact moment an extension says it is done with an invocation.
 
 use axum::body::Body;

@@ -27,7 +27,7 @@ pub async fn sustained_load(sidecar_bin: &Path, backend: &str) -> Sidecar {
         invocations(&mut sidecar, 50, &heavy).await;
         count += 50;
     }
-    let pid = sidecar.child.id();
+    let pid = sidecar.pid;
     println!(
         "\nSustained load (adaptive, 51 spans per invocation): {count} invocations in 5 s, RSS {:.1} MB, peak RSS {:.1} MB",
         rss_kb(pid, "VmRSS:") as f64 / 1024.0,

@@ -85,7 +85,7 @@ pub async fn run(sidecar_bin: &Path, backend: &str) {
     );
     for (label, config) in [
         ("off", "telemetry_api: { enabled: false }\n"),
-        ("on (platform events from the simulator)", ""),
+        ("on (platform events from lambda-env)", ""),
     ] {
         let config = format!("flush: {{ mode: adaptive }}\n{config}");
         let (mut sidecar, _) = start(sidecar_bin, &config, backend).await;
@@ -95,7 +95,7 @@ pub async fn run(sidecar_bin: &Path, backend: &str) {
             "| {label} | 500 | {} ms | {} ms | {:.1} MB |",
             ms(percentile(&mut overheads, 0.5)),
             ms(percentile(&mut overheads, 0.99)),
-            rss_kb(sidecar.child.id(), "VmRSS:") as f64 / 1024.0
+            rss_kb(sidecar.pid, "VmRSS:") as f64 / 1024.0
         );
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(sidecar: &Sidecar) {
     println!(
         "Receiver throughput (OTLP/HTTP protobuf, 100 spans/request, 4 clients): {:.0} spans/s; peak RSS after it {:.1} MB (buffer cap 8 MiB)",
         spans as f64 / 3.0,
-        rss_kb(sidecar.child.id(), "VmHWM:") as f64 / 1024.0
+        rss_kb(sidecar.pid, "VmHWM:") as f64 / 1024.0
     );
 }
 

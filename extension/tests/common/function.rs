@@ -1,4 +1,4 @@
-//! A stand-in for the handler: a Lambda runtime loop on the simulator's real Runtime API that, after each
+//! A stand-in for the handler: a Lambda runtime loop on lambda-env's real Runtime API that, after each
 //! response, sends OTLP/HTTP protobuf to the sidecar exactly as the handler contract says: `/v1/metrics`,
 //! then `/v1/traces` with a SERVER root span carrying `faas.invocation_id`, ending last.
 

@@ -1,17 +1,8 @@
-//! Test harness: the real `otel-sidecar` binary as an external extension under `lambda-simulator`, a
-//! function speaking the simulator's real Runtime API and sending OTLP/HTTP protobuf to the sidecar like
-//! the handler does, and testkit's decoding fake backend.
-//!
-//! Work-arounds for the simulator's differences from Lambda (lambda-simulator 0.2.0):
-//! - it marks the sandbox "frozen" before sending SIGSTOP: after each invocation we wait until
-//!   `/proc/PID/stat` shows the sidecar stopped (`T`) before enqueueing the next one;
-//! - it freezes as soon as every extension called `next`, without waiting for the runtime: harmless while
-//!   the function sends its telemetry before the sidecar calls `next` (the contract); the test where the
-//!   sidecar deliberately stops waiting for a silent function runs without freezing;
-//! - `wait_for_invocation_complete` / `wait_for_extensions_ready` can miss a wake-up: we poll in 1 ms slices;
-//! - SHUTDOWN counts as acknowledged once delivered (Lambda waits for the extension to exit, up to the
-//!   deadline): we wait for the sidecar process to exit ourselves;
-//! - the runtime is not sent SIGTERM at SHUTDOWN: the function task is simply dropped.
+//! Test harness: the real `otel-sidecar` binary as an external extension under `lambda-env` (the
+//! workspace's Lambda environment: Runtime, Extensions and Telemetry APIs in Lambda's order, freezing
+//! only when the runtime and the sidecar both wait in `next`), a function speaking the real Runtime
+//! API and sending OTLP/HTTP protobuf to the sidecar like the handler does, and testkit's decoding
+//! fake backend.
 
 #![allow(dead_code)] // each test file uses part of the harness
 
@@ -19,13 +10,13 @@ pub mod function;
 
 pub use function::Work;
 
-use lambda_simulator::{
-    FreezeMode, InvocationBuilder, InvocationStatus, ShutdownReason, Simulator,
-};
+use lambda_env::{Invocation, Invoke, Process, ShutdownReason};
 use serde_json::json;
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::sync::Mutex;
+use std::time::Duration;
 use testkit::FakeOtlpBackend;
 
 /// How to set up one sandbox.
@@ -53,14 +44,13 @@ impl Default for Options {
 
 /// A running sandbox.
 pub struct Sandbox {
-    pub simulator: Simulator,
-    pub sidecar: SidecarProcess,
+    pub lambda: lambda_env::Sandbox,
     pub backend: Option<FakeOtlpBackend>,
     pub http_port: u16,
     pub grpc_port: u16,
     pub dir: tempfile::TempDir,
     pub function: function::Function,
-    freeze: bool,
+    pending: Mutex<HashMap<String, Invocation>>,
 }
 
 /// The sidecar binary: the release build `./scripts/test` made, else the one cargo built for this test
@@ -71,6 +61,11 @@ pub fn sidecar_binary() -> PathBuf {
     } else {
         PathBuf::from(env!("CARGO_BIN_EXE_otel-sidecar"))
     }
+}
+
+/// The sidecar's output (stdout and stderr, as lambda-env captured them).
+fn sidecar_output(lambda: &lambda_env::Sandbox) -> String {
+    lambda.output_of("otel-sidecar").join("\n")
 }
 
 impl Sandbox {
@@ -89,14 +84,6 @@ impl Sandbox {
         } else {
             None
         };
-        let mut builder = Simulator::builder()
-            .function_name("sidecar-test")
-            .account_id("123456789012")
-            .extension_ready_timeout(Duration::from_secs(10));
-        if options.freeze {
-            builder = builder.freeze_mode(FreezeMode::Process);
-        }
-        let simulator = builder.build().await.expect("simulator");
         let http_port = testkit::moto::free_port().expect("port");
         let grpc_port = testkit::moto::free_port().expect("port");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -114,66 +101,43 @@ impl Sandbox {
         let config_path = dir.path().join("otel-config.yaml");
         std::fs::write(&config_path, config).expect("write config");
 
-        let mut command = Command::new(sidecar_binary());
-        command
-            .envs(simulator.lambda_env_vars())
-            .env("OTEL_SIDECAR_CONFIG", &config_path)
+        let mut sidecar = Process::new(sidecar_binary())
+            .env("OTEL_SIDECAR_CONFIG", config_path.display().to_string())
             .env("OTEL_SIDECAR_LOG_FORMAT", "text")
-            .env("OTEL_SIDECAR_LOG_LEVEL", "debug")
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.path().join("stdout")).expect("stdout file"))
-            .stderr(std::fs::File::create(dir.path().join("stderr")).expect("stderr file"));
+            .env("OTEL_SIDECAR_LOG_LEVEL", "debug");
+        sidecar.env.extend(options.env.iter().cloned());
         if let Some(backend) = &backend {
-            command.env("OTEL_EXPORTER_OTLP_ENDPOINT", backend.endpoint());
+            sidecar = sidecar.env("OTEL_EXPORTER_OTLP_ENDPOINT", backend.endpoint());
         }
-        let sidecar = SidecarProcess(command.spawn().expect("spawn otel-sidecar"));
-        if options.freeze {
-            simulator.register_freeze_pid(sidecar.id());
+        let lambda = lambda_env::Sandbox::start(lambda_env::Config {
+            function_name: "sidecar-test".into(),
+            account_id: "123456789012".into(),
+            timeout: Duration::from_secs(30),
+            freeze: options.freeze,
+            extensions: vec![sidecar],
+            ..lambda_env::Config::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("sandbox: {e}"));
+        // Lambda's init order: the sidecar registered, then the runtime starts.
+        let function = function::Function::start(&lambda.runtime_api_url(), http_port);
+        if let Err(error) = lambda.wait_initialized().await {
+            panic!("init: {error}\n{}", sidecar_output(&lambda));
         }
-        let mut sandbox = Sandbox {
-            simulator,
-            sidecar,
+        Sandbox {
+            lambda,
             backend,
             http_port,
             grpc_port,
-            function: function::Function::default(),
+            function,
             dir,
-            freeze: options.freeze,
-        };
-        sandbox.wait_for_registration().await;
-        sandbox.function =
-            function::Function::start(&sandbox.simulator.runtime_api_url(), http_port);
-        sandbox
-    }
-
-    async fn wait_for_registration(&mut self) {
-        let start = Instant::now();
-        loop {
-            if let Some(extension) = self.simulator.get_registered_extensions().await.first()
-                && self
-                    .simulator
-                    .first_next_poll_at(&extension.id)
-                    .await
-                    .is_some()
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.sidecar.try_wait() {
-                panic!("sidecar exited during init ({status}):\n{}", self.stderr());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "sidecar did not register:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Runs one invocation to the end of its lifecycle (function done, sidecar back in `next`, frozen if
-    /// freezing). Returns the request id and the time between the function finishing and the sidecar
-    /// calling `next` (measured by polling, so with ~1 ms resolution).
+    /// Runs one invocation to the end of its lifecycle (function done, sidecar back in `next`,
+    /// `platform.report` sent, frozen if freezing). Returns the request id and the sidecar's
+    /// post-runtime time: Lambda's `extensionOverhead` (the runtime's `next` → the sidecar's `next`).
     pub async fn invoke(&self, work: &Work) -> (String, Duration) {
         let request_id = self.enqueue(work).await;
         let overhead = self.complete(&request_id).await;
@@ -190,95 +154,59 @@ impl Sandbox {
         expected
     }
 
-    /// Enqueues one invocation (thawing the sandbox).
+    /// Starts one invocation (thawing the sandbox).
     pub async fn enqueue(&self, work: &Work) -> String {
-        let invocation = InvocationBuilder::new()
-            .payload(json!(work))
-            .timeout_ms(30_000)
-            .build()
-            .expect("invocation");
-        self.simulator.enqueue(invocation).await
+        let invocation = self.lambda.invoke(Invoke::json(&json!(work)));
+        let id = invocation.request_id.clone();
+        self.pending.lock().unwrap().insert(id.clone(), invocation);
+        id
     }
 
     /// Waits for the end of invocation `request_id`'s lifecycle; see [`Sandbox::invoke`].
     pub async fn complete(&self, request_id: &str) -> Duration {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let state = self
-                .simulator
-                .get_invocation_state(request_id)
-                .await
-                .expect("known invocation");
-            if matches!(
-                state.status,
-                InvocationStatus::Success | InvocationStatus::Error | InvocationStatus::Timeout
-            ) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "invocation {request_id} did not complete"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let function_done = self.function.wait_done(request_id).await;
-        while !self.simulator.are_extensions_ready(request_id).await {
-            assert!(
-                Instant::now() < deadline,
-                "sidecar did not call next after {request_id}:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let overhead = function_done.elapsed();
-        if self.freeze {
-            self.wait_until_stopped(deadline).await;
-        }
-        overhead
+        let invocation = self
+            .pending
+            .lock()
+            .unwrap()
+            .remove(request_id)
+            .expect("an invocation started with enqueue");
+        let finished = invocation
+            .finished()
+            .await
+            .unwrap_or_else(|e| panic!("invocation {request_id}: {e}\n{}", self.stderr()));
+        assert!(
+            matches!(finished.outcome, lambda_env::Outcome::Response(_)),
+            "{:?}\n{}",
+            finished.outcome,
+            self.stderr()
+        );
+        self.function.wait_done(request_id).await;
+        let overhead_ms = finished.report["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find(|s| s["name"] == "extensionOverhead"))
+            .and_then(|s| s["durationMs"].as_f64())
+            .expect("extensionOverhead span");
+        Duration::from_secs_f64(overhead_ms / 1000.0)
     }
 
-    async fn wait_until_stopped(&self, deadline: Instant) {
-        let stat_path = format!("/proc/{}/stat", self.sidecar.id());
-        loop {
-            let stat = std::fs::read_to_string(&stat_path).unwrap_or_default();
-            // Field 3, after the parenthesised command name.
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next());
-            if matches!(state, Some("T" | "t")) || !self.simulator.is_frozen() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "sidecar never stopped");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
-    /// SHUTDOWN, then waits for the sidecar to exit by itself (as Lambda would, up to its deadline).
+    /// SHUTDOWN (the sandbox waits for the sidecar to exit, up to the deadline, as Lambda does).
     pub async fn shutdown(mut self) -> Finished {
         self.function.stop();
-        self.simulator
-            .graceful_shutdown(ShutdownReason::Spindown)
-            .await;
-        let start = Instant::now();
-        let status = loop {
-            if let Ok(Some(status)) = self.sidecar.try_wait() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(5) {
-                let _ = self.sidecar.kill();
-                panic!(
-                    "sidecar did not exit after SHUTDOWN:\n{}",
-                    read(&self.dir, "stderr")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
+        let report = self.lambda.shutdown(ShutdownReason::Spindown).await;
+        let sidecar = report
+            .process("otel-sidecar")
+            .unwrap_or_else(|| panic!("no sidecar in {report:?}"));
+        let output = sidecar_output(&self.lambda);
+        assert!(
+            !sidecar.killed,
+            "sidecar did not exit after SHUTDOWN:\n{output}"
+        );
         Finished {
-            status,
-            backend: self.backend,
-            stderr: read(&self.dir, "stderr"),
-            stdout: read(&self.dir, "stdout"),
-            exit_after: start.elapsed(),
+            status: sidecar.status.expect("the sidecar was reaped"),
+            backend: self.backend.take(),
+            stderr: output.clone(),
+            stdout: output,
+            exit_after: sidecar.after.unwrap_or_default(),
         }
     }
 
@@ -294,8 +222,9 @@ impl Sandbox {
         finished
     }
 
+    /// The sidecar's output so far.
     pub fn stderr(&self) -> String {
-        read(&self.dir, "stderr")
+        sidecar_output(&self.lambda)
     }
 
     pub fn backend(&self) -> &FakeOtlpBackend {
@@ -303,38 +232,6 @@ impl Sandbox {
             .as_ref()
             .expect("sandbox started with a backend")
     }
-}
-
-/// The sidecar process; never left stopped or running behind a failed test.
-pub struct SidecarProcess(pub Child);
-
-impl std::ops::Deref for SidecarProcess {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for SidecarProcess {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for SidecarProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &self.0.id().to_string()])
-                .status();
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn read(dir: &tempfile::TempDir, name: &str) -> String {
-    std::fs::read_to_string(dir.path().join(name)).unwrap_or_default()
 }
 
 /// A sandbox after SHUTDOWN.
