@@ -7,7 +7,8 @@
 //! - cold init: process spawn → the runtime's first `next` (the first invocation's start);
 //! - warm latency: an invocation's start → its response, `GET /` against local S3 (moto);
 //! - hand-off: response posted → the runtime's next `next`, with invocations queued back to back
-//!   (the telemetry flush plus the runtime's own loop);
+//!   (the telemetry flush plus the runtime's own loop), and what telemetry adds to it (on − off);
+//! - the same with telemetry on and nothing listening at the hand-off address (the breaker skips);
 //! - peak RSS (`VmHWM`) after the warm run, and the stripped binary's size.
 
 #[path = "../tests/common/mod.rs"]
@@ -29,11 +30,21 @@ async fn main() {
         size as f64 / 1e6,
         size
     );
+    // Nothing listens there: the hand-off's circuit breaker skips it after the first failure.
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| format!("http://{a}"))
+        .expect("a free port");
+    let mut handoffs = Vec::new();
     for (label, env) in [
         ("telemetry on ", vec![]),
         (
             "telemetry off",
             vec![("OTEL_SDK_DISABLED", "true".to_string())],
+        ),
+        (
+            "telemetry on, sidecar refusing connections",
+            vec![("OTEL_SIDECAR_ENDPOINT", refusing)],
         ),
     ] {
         let cold = cold_init(&env).await;
@@ -46,7 +57,37 @@ async fn main() {
             "peak RSS after {WARM_INVOCATIONS} invocations     {:.1} MB",
             rss_kb as f64 / 1024.0
         );
+        handoffs.push(handoff);
     }
+    let (on, off, refusing) = (
+        percentiles(&handoffs[0]),
+        percentiles(&handoffs[1]),
+        percentiles(&handoffs[2]),
+    );
+    let ms = |d: f64| d * 1e3;
+    println!("--- billed time added per invocation (hand-off, same run)");
+    println!(
+        "telemetry on  − off              p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(on.0 - off.0),
+        ms(on.1 - off.1)
+    );
+    println!(
+        "refusing      − off              p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(refusing.0 - off.0),
+        ms(refusing.1 - off.1)
+    );
+}
+
+/// p50 and p99 in seconds.
+fn percentiles(samples: &[Duration]) -> (f64, f64) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let pct = |p: f64| {
+        sorted
+            .get(((sorted.len().max(1) as f64 - 1.0) * p).round() as usize)
+            .map_or(0.0, Duration::as_secs_f64)
+    };
+    (pct(0.5), pct(0.99))
 }
 
 async fn cold_init(env: &[(&str, String)]) -> Vec<Duration> {
