@@ -48,7 +48,7 @@ async fn main() {
         ),
     ] {
         let cold = cold_init(&env).await;
-        let (latency, handoff, rss_kb) = warm(&env).await;
+        let (latency, handoff, rss_kb, _) = warm(&env).await;
         println!("--- {label}");
         println!("cold init (spawn → first next)  {}", summary(&cold));
         println!("warm GET / latency              {}", summary(&latency));
@@ -76,6 +76,7 @@ async fn main() {
         ms(refusing.0 - off.0),
         ms(refusing.1 - off.1)
     );
+    phases().await;
 }
 
 /// p50 and p99 in seconds.
@@ -110,7 +111,7 @@ async fn cold_init(env: &[(&str, String)]) -> Vec<Duration> {
     out
 }
 
-async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64) {
+async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64, Vec<String>) {
     let buckets: Vec<String> = (0..10).map(|i| format!("bench-bucket-{i:02}")).collect();
     let names: Vec<&str> = buckets.iter().map(String::as_str).collect();
     let function = Function::start(&names, env).await;
@@ -134,7 +135,33 @@ async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64) {
         .filter_map(|w| Some((w[0].response.as_ref()?.received_at, w[1].started_at?)))
         .map(|(end, next)| Duration::from_nanos((nanos(next) - nanos(end)).max(0) as u64))
         .collect();
-    (latency, handoff, function.peak_rss_kb())
+    (latency, handoff, function.peak_rss_kb(), function.stdout())
+}
+
+/// Where a healthy hand-off's time goes, from the function's own debug line per hand-off (a separate
+/// run: logging it costs a little).
+async fn phases() {
+    let env = [(
+        "RUST_LOG",
+        "info,handler::telemetry::delivery=debug".to_string(),
+    )];
+    let (_, _, _, lines) = warm(&env).await;
+    let fields = ["collect_us", "metrics_us", "traces_us"];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); fields.len()];
+    for line in lines.iter().filter(|l| l.contains("hand-off phases")) {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        for (field, out) in fields.iter().zip(samples.iter_mut()) {
+            if let Some(us) = record[field].as_u64() {
+                out.push(Duration::from_micros(us));
+            }
+        }
+    }
+    println!("--- hand-off phases, telemetry on (the function's debug log, separate run)");
+    for (field, out) in fields.iter().zip(&samples) {
+        println!("{:<32} {}", field.trim_end_matches("_us"), summary(out));
+    }
 }
 
 fn summary(samples: &[Duration]) -> String {
