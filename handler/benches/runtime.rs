@@ -47,9 +47,9 @@ async fn main() {
             vec![("OTEL_SIDECAR_ENDPOINT", refusing)],
         ),
     ] {
+        println!("--- {label}");
         let cold = cold_init(&env).await;
         let (latency, handoff, rss_kb, _) = warm(&env).await;
-        println!("--- {label}");
         println!("cold init (spawn → first next)  {}", summary(&cold));
         println!("warm GET / latency              {}", summary(&latency));
         println!("hand-off (response → next)      {}", summary(&handoff));
@@ -115,6 +115,8 @@ async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64, Vec
     let buckets: Vec<String> = (0..10).map(|i| format!("bench-bucket-{i:02}")).collect();
     let names: Vec<&str> = buckets.iter().map(String::as_str).collect();
     let function = Function::start(&names, env).await;
+    let process = bootstrap_pid();
+    let before = process.map(usage);
     let mut ids = Vec::new();
     for _ in 0..WARM_INVOCATIONS {
         ids.push(function.enqueue(event("apigw_v2_root.json"), None).await);
@@ -122,6 +124,15 @@ async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64, Vec
     let mut states = Vec::new();
     for id in &ids {
         states.push(function.wait(id).await);
+    }
+    if let (Some(pid), Some(before)) = (process, before) {
+        let after = usage(pid);
+        let n = WARM_INVOCATIONS as f64;
+        println!(
+            "function CPU per invocation      {:.3} ms, {:.1} context switches (all threads, /proc)",
+            (after.0 - before.0) as f64 / 1e6 / n,
+            (after.1 - before.1) as f64 / n
+        );
     }
     let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
     // Skip the first (cold) invocation.
@@ -138,6 +149,47 @@ async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64, Vec
     (latency, handoff, function.peak_rss_kb(), function.stdout())
 }
 
+/// The running `bootstrap` process (the bench runs one at a time).
+fn bootstrap_pid() -> Option<u32> {
+    let binary = testkit::release_binary("bootstrap")
+        .ok()?
+        .canonicalize()
+        .ok()?;
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
+}
+
+/// On-CPU nanoseconds and context switches of every thread of `pid` so far (load-independent, unlike
+/// wall-clock figures on a busy machine).
+fn usage(pid: u32) -> (u64, u64) {
+    let mut cpu = 0;
+    let mut switches = 0;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    for task in tasks.filter_map(Result::ok) {
+        let path = task.path();
+        if let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) {
+            cpu += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        if let Ok(status) = std::fs::read_to_string(path.join("status")) {
+            switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    (cpu, switches)
+}
+
 /// Where a healthy hand-off's time goes, from the function's own debug line per hand-off (a separate
 /// run: logging it costs a little).
 async fn phases() {
@@ -145,6 +197,7 @@ async fn phases() {
         "RUST_LOG",
         "info,handler::telemetry::delivery=debug".to_string(),
     )];
+    println!("--- hand-off phases, telemetry on (the function's debug log, separate run)");
     let (_, _, _, lines) = warm(&env).await;
     let fields = ["collect_us", "metrics_us", "traces_us"];
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); fields.len()];
@@ -158,7 +211,6 @@ async fn phases() {
             }
         }
     }
-    println!("--- hand-off phases, telemetry on (the function's debug log, separate run)");
     for (field, out) in fields.iter().zip(&samples) {
         println!("{:<32} {}", field.trim_end_matches("_us"), summary(out));
     }
