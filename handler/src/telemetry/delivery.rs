@@ -37,7 +37,7 @@ pub struct Delivery {
     pub(super) running: tokio::sync::Mutex<()>,
 }
 
-/// What one hand-off did, for its debug line and the tests.
+/// What one hand-off did (for the hand-off's debug line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Everything was delivered.

@@ -71,14 +71,6 @@ pub struct Telemetry {
 impl Telemetry {
     /// Builds the exporters and providers. No network I/O happens here.
     pub fn new(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
-        Telemetry::with_policy(settings, Policy::default())
-    }
-
-    /// Like [`Telemetry::new`], with the breaker's probe `policy`.
-    pub fn with_policy(
-        settings: &TelemetrySettings,
-        policy: Policy,
-    ) -> Result<Telemetry, TelemetryError> {
         if !settings.enabled {
             return Ok(Telemetry::disabled());
         }
@@ -147,7 +139,7 @@ impl Telemetry {
                 metric_exporter,
                 client,
                 finished_url: format!("{endpoint}/otel-sidecar/v1/invocations/"),
-                breaker: Mutex::new(Breaker::new(policy)),
+                breaker: Mutex::new(Breaker::new(Policy::default())),
                 running: tokio::sync::Mutex::new(()),
             }),
         })
