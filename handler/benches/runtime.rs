@@ -9,7 +9,9 @@
 //! - warm latency: an invocation's release to the runtime → its response fully received, `GET /`
 //!   against local S3 (moto): `responseLatency` + `responseDuration` of `platform.runtimeDone`;
 //! - hand-off: response received → the runtime's next `next`, with invocations queued back to back
-//!   (the telemetry flush plus the runtime's own loop): `runtimeOverhead`;
+//!   (the telemetry flush plus the runtime's own loop): `runtimeOverhead`, and what telemetry adds to it
+//!   (on − off);
+//! - the same with telemetry on and nothing listening at the hand-off address (the breaker skips);
 //! - peak RSS (`VmHWM`) after the warm run, and the stripped binary's size.
 
 #[path = "../tests/common/mod.rs"]
@@ -31,16 +33,26 @@ async fn main() {
         size as f64 / 1e6,
         size
     );
+    // Nothing listens there: the hand-off's circuit breaker skips it after the first failure.
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| format!("http://{a}"))
+        .expect("a free port");
+    let mut handoffs = Vec::new();
     for (label, env) in [
         ("telemetry on ", vec![]),
         (
             "telemetry off",
             vec![("OTEL_SDK_DISABLED", "true".to_string())],
         ),
+        (
+            "telemetry on, sidecar refusing connections",
+            vec![("OTEL_SIDECAR_ENDPOINT", refusing)],
+        ),
     ] {
-        let cold = cold_init(&env).await;
-        let (latency, handoff, rss_kb) = warm(&env).await;
         println!("--- {label}");
+        let cold = cold_init(&env).await;
+        let (latency, handoff, rss_kb, _) = warm(&env).await;
         println!("cold init (spawn → first next)  {}", summary(&cold));
         println!("warm GET / latency              {}", summary(&latency));
         println!("hand-off (response → next)      {}", summary(&handoff));
@@ -48,7 +60,38 @@ async fn main() {
             "peak RSS after {WARM_INVOCATIONS} invocations     {:.1} MB",
             rss_kb as f64 / 1024.0
         );
+        handoffs.push(handoff);
     }
+    let (on, off, refusing) = (
+        percentiles(&handoffs[0]),
+        percentiles(&handoffs[1]),
+        percentiles(&handoffs[2]),
+    );
+    let ms = |d: f64| d * 1e3;
+    println!("--- billed time added per invocation (hand-off, same run)");
+    println!(
+        "telemetry on  − off              p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(on.0 - off.0),
+        ms(on.1 - off.1)
+    );
+    println!(
+        "refusing      − off              p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(refusing.0 - off.0),
+        ms(refusing.1 - off.1)
+    );
+    phases().await;
+}
+
+/// p50 and p99 in seconds.
+fn percentiles(samples: &[Duration]) -> (f64, f64) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let pct = |p: f64| {
+        sorted
+            .get(((sorted.len().max(1) as f64 - 1.0) * p).round() as usize)
+            .map_or(0.0, Duration::as_secs_f64)
+    };
+    (pct(0.5), pct(0.99))
 }
 
 async fn cold_init(env: &[(&str, String)]) -> Vec<Duration> {
@@ -73,10 +116,12 @@ fn span_ms(runtime_done: &serde_json::Value, name: &str) -> Option<f64> {
         .as_f64()
 }
 
-async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64) {
+async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64, Vec<String>) {
     let buckets: Vec<String> = (0..10).map(|i| format!("bench-bucket-{i:02}")).collect();
     let names: Vec<&str> = buckets.iter().map(String::as_str).collect();
     let function = Function::start(&names, env).await;
+    let process = bootstrap_pid();
+    let before = process.map(usage);
     let mut ids = Vec::new();
     for _ in 0..WARM_INVOCATIONS {
         ids.push(function.enqueue(event("apigw_v2_root.json"), None).await);
@@ -84,6 +129,15 @@ async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64) {
     let mut states = Vec::new();
     for id in &ids {
         states.push(function.wait(id).await);
+    }
+    if let (Some(pid), Some(before)) = (process, before) {
+        let after = usage(pid);
+        let n = WARM_INVOCATIONS as f64;
+        println!(
+            "function CPU per invocation      {:.3} ms, {:.1} context switches (all threads, /proc)",
+            (after.0 - before.0) as f64 / 1e6 / n,
+            (after.1 - before.1) as f64 / n
+        );
     }
     let ms = |v: f64| Duration::from_secs_f64(v / 1000.0);
     // Skip the first (cold) invocation.
@@ -102,7 +156,74 @@ async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64) {
         .filter_map(|s| span_ms(&s.runtime_done, "runtimeOverhead"))
         .map(ms)
         .collect();
-    (latency, handoff, function.peak_rss_kb())
+    (latency, handoff, function.peak_rss_kb(), function.stdout())
+}
+
+/// The running `bootstrap` process (the bench runs one at a time).
+fn bootstrap_pid() -> Option<u32> {
+    let binary = testkit::release_binary("bootstrap")
+        .ok()?
+        .canonicalize()
+        .ok()?;
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
+}
+
+/// On-CPU nanoseconds and context switches of every thread of `pid` so far (load-independent, unlike
+/// wall-clock figures on a busy machine).
+fn usage(pid: u32) -> (u64, u64) {
+    let mut cpu = 0;
+    let mut switches = 0;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    for task in tasks.filter_map(Result::ok) {
+        let path = task.path();
+        if let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) {
+            cpu += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        if let Ok(status) = std::fs::read_to_string(path.join("status")) {
+            switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    (cpu, switches)
+}
+
+/// Where a healthy hand-off's time goes, from the function's own debug line per hand-off (a separate
+/// run: logging it costs a little).
+async fn phases() {
+    let env = [(
+        "RUST_LOG",
+        "info,handler::telemetry::delivery=debug".to_string(),
+    )];
+    println!("--- hand-off phases, telemetry on (the function's debug log, separate run)");
+    let (_, _, _, lines) = warm(&env).await;
+    let fields = ["collect_us", "metrics_us", "traces_us"];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); fields.len()];
+    for line in lines.iter().filter(|l| l.contains("hand-off phases")) {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        for (field, out) in fields.iter().zip(samples.iter_mut()) {
+            if let Some(us) = record[field].as_u64() {
+                out.push(Duration::from_micros(us));
+            }
+        }
+    }
+    for (field, out) in fields.iter().zip(&samples) {
+        println!("{:<32} {}", field.trim_end_matches("_us"), summary(out));
+    }
 }
 
 fn summary(samples: &[Duration]) -> String {

@@ -8,6 +8,8 @@ use std::time::Duration;
 pub const DEFAULT_SIDECAR_ENDPOINT: &str = "http://127.0.0.1:4318";
 /// How long one hand-off (an OTLP/HTTP POST to the sidecar) may take by default.
 pub const DEFAULT_HANDOFF_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest hand-off timeout accepted: a probe of a stuck sidecar costs one timeout of billed time.
+pub const MAX_HANDOFF_TIMEOUT_MS: u64 = 60_000;
 
 /// Everything the function reads from its environment.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,11 +99,11 @@ impl Settings {
             .map(|v| v.trim().trim_end_matches('/').to_string())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_SIDECAR_ENDPOINT.to_string());
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        if !is_base_url(&endpoint) {
             return Err(ConfigError {
                 variable: "OTEL_SIDECAR_ENDPOINT",
                 value: endpoint,
-                expected: "an http:// or https:// URL",
+                expected: "an http:// or https:// URL with a host (and a port from 1 to 65535), no query",
             });
         }
         let timeout = match lookup("OTEL_SIDECAR_TIMEOUT_MS") {
@@ -110,12 +112,12 @@ impl Settings {
                 .trim()
                 .parse::<u64>()
                 .ok()
-                .filter(|ms| *ms > 0)
+                .filter(|ms| (1..=MAX_HANDOFF_TIMEOUT_MS).contains(ms))
                 .map(Duration::from_millis)
                 .ok_or(ConfigError {
                     variable: "OTEL_SIDECAR_TIMEOUT_MS",
                     value,
-                    expected: "a positive number of milliseconds",
+                    expected: "a number of milliseconds from 1 to 60000",
                 })?,
         };
         let service_name = lookup("OTEL_SERVICE_NAME").filter(|v| !v.trim().is_empty());
@@ -141,6 +143,18 @@ impl Settings {
             log: LogSettings { json, filter },
         })
     }
+}
+
+/// Whether `endpoint` is a base URL the hand-off can post to: http(s), a host, a valid port, no query
+/// or fragment.
+fn is_base_url(endpoint: &str) -> bool {
+    reqwest::Url::parse(endpoint).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some_and(|host| !host.is_empty())
+            && url.port() != Some(0)
+            && url.query().is_none()
+            && url.fragment().is_none()
+    })
 }
 
 /// Lambda's log levels as a `tracing` filter (FATAL has no `tracing` level: ERROR).
@@ -214,7 +228,39 @@ mod tests {
                 "OTEL_SIDECAR_ENDPOINT",
             ),
             (
+                vec![("OTEL_SIDECAR_ENDPOINT", "http://")],
+                "OTEL_SIDECAR_ENDPOINT",
+            ),
+            (
+                vec![("OTEL_SIDECAR_ENDPOINT", "http://127.0.0.1:99999")],
+                "OTEL_SIDECAR_ENDPOINT",
+            ),
+            (
+                vec![("OTEL_SIDECAR_ENDPOINT", "http://127.0.0.1:0")],
+                "OTEL_SIDECAR_ENDPOINT",
+            ),
+            (
+                vec![("OTEL_SIDECAR_ENDPOINT", "http://side car:4318")],
+                "OTEL_SIDECAR_ENDPOINT",
+            ),
+            (
+                vec![("OTEL_SIDECAR_ENDPOINT", "http://127.0.0.1:4318/?x=1")],
+                "OTEL_SIDECAR_ENDPOINT",
+            ),
+            (
                 vec![("OTEL_SIDECAR_TIMEOUT_MS", "-5")],
+                "OTEL_SIDECAR_TIMEOUT_MS",
+            ),
+            (
+                vec![("OTEL_SIDECAR_TIMEOUT_MS", "0")],
+                "OTEL_SIDECAR_TIMEOUT_MS",
+            ),
+            (
+                vec![("OTEL_SIDECAR_TIMEOUT_MS", "60001")],
+                "OTEL_SIDECAR_TIMEOUT_MS",
+            ),
+            (
+                vec![("OTEL_SIDECAR_TIMEOUT_MS", "18446744073709551615")],
                 "OTEL_SIDECAR_TIMEOUT_MS",
             ),
             (
@@ -226,6 +272,21 @@ mod tests {
             assert_eq!(error.variable, variable);
             assert!(error.to_string().contains(variable));
         }
+    }
+
+    #[test]
+    fn sidecar_endpoints_that_are_accepted() {
+        for endpoint in [
+            "http://127.0.0.1:4318",
+            "http://localhost:4318/",
+            "https://sidecar.internal",
+            "http://[::1]:4318",
+        ] {
+            let s = settings(&[("OTEL_SIDECAR_ENDPOINT", endpoint)]).unwrap();
+            assert_eq!(s.telemetry.endpoint, endpoint.trim_end_matches('/'));
+        }
+        let s = settings(&[("OTEL_SIDECAR_TIMEOUT_MS", "60000")]).unwrap();
+        assert_eq!(s.telemetry.timeout, Duration::from_secs(60));
     }
 
     #[test]

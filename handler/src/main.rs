@@ -7,7 +7,6 @@ use std::sync::Arc;
 fn main() -> Result<(), lambda_http::Error> {
     let settings = Settings::from_env()?;
     runtime::check_environment()?;
-    // Built before the async runtime: the exporters' blocking HTTP client runs its own.
     let telemetry = Arc::new(Telemetry::new(&settings.telemetry)?);
     logging::init(&settings.log, telemetry.tracer_provider())?;
     // Lambda sends one event at a time: a single-threaded runtime starts faster.

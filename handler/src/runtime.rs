@@ -68,7 +68,7 @@ fn flush_on_sigterm(telemetry: Arc<Telemetry>) {
             tokio::spawn(async move {
                 sigterm.recv().await;
                 tracing::info!("SIGTERM: flushing telemetry before exit");
-                let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+                telemetry.shutdown().await;
                 std::process::exit(0);
             });
         }

@@ -304,7 +304,7 @@ async fn no_sidecar_listening_still_answers_and_reports_once() {
     let reports = function
         .stdout()
         .into_iter()
-        .filter(|l| l.contains("hand-off to the sidecar failed"))
+        .filter(|l| l.contains("telemetry hand-off failed"))
         .count();
     assert_eq!(reports, 1, "{:#?}", function.stdout());
 }

@@ -3,6 +3,12 @@
 //! encodings, 404 other paths, 405 other methods). Error bodies are a `google.rpc.Status`, encoded like
 //! the request. Data is buffered before the answer; exporting happens elsewhere, later.
 //!
+//! A request is refused before its body is read when its media type is not OTLP's or its declared
+//! `Content-Length` exceeds the limit (with or without `Expect: 100-continue`: no `100 Continue` is
+//! sent), and its connection is closed once the body is drained or [`BODY_TIMEOUT`] has passed. A body that does not arrive within [`BODY_TIMEOUT`] is answered
+//! 408 and its connection closed: a client that declares a body and sends nothing cannot hold a
+//! connection longer.
+//!
 //! One route is not OTLP: `POST /otel-sidecar/v1/invocations/{id}/finished`, the function's explicit
 //! end-of-invocation signal when it has no root span to send (204; 400 for a malformed id).
 
@@ -79,19 +85,36 @@ async fn export(
     let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(format) = Format::from_content_type(header_str(header::CONTENT_TYPE)) else {
         let message = "unsupported media type: use application/x-protobuf or application/json";
-        return error(
+        let response = error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Format::Protobuf,
             message.to_owned(),
         );
+        return refuse_early(response, body);
     };
     let limit = state.max_request_bytes;
-    let Some(raw) = read_limited(body, limit).await else {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format,
-            DecodeError::TooLarge { limit }.to_string(),
-        );
+    let declared = header_str(header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        let message = DecodeError::TooLarge { limit }.to_string();
+        return refuse_early(error(StatusCode::PAYLOAD_TOO_LARGE, format, message), body);
+    }
+    let raw = match tokio::time::timeout(BODY_TIMEOUT, read_limited(body, limit)).await {
+        Ok(Some(raw)) => raw,
+        Ok(None) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format,
+                DecodeError::TooLarge { limit }.to_string(),
+            );
+        }
+        Err(_elapsed) => {
+            let message = format!(
+                "request body not received within {} s",
+                BODY_TIMEOUT.as_secs()
+            );
+            tracing::warn!(message = "rejected OTLP request", signal = signal.as_str(), status = 408, error = %message);
+            return closing(error(StatusCode::REQUEST_TIMEOUT, format, message));
+        }
     };
     let decoded = inflate(&raw, header_str(header::CONTENT_ENCODING), limit)
         .and_then(|plain| decode(signal, format, &plain).map(|payload| (payload, plain)));
@@ -112,6 +135,41 @@ async fn export(
             error(status, format, err.to_string())
         }
     }
+}
+
+/// How long the body of one request may take to arrive (from the end of its headers). Loopback clients
+/// send megabytes in milliseconds; this only bounds a client that declared a body and stalls.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers at once, without waiting for the body (it may never come), and closes the connection. The
+/// body is drained in the background (at most [`DRAIN_BYTES`], at most [`BODY_TIMEOUT`]) while the answer
+/// goes out: closing a socket with unread data resets the connection, and a client still sending would
+/// lose the answer. No `100 Continue` is sent: hyper sends it only before a response.
+fn refuse_early(response: Response, body: Body) -> Response {
+    tokio::spawn(async move {
+        let mut body = body;
+        let drain = async {
+            let mut drained = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                drained += frame.data_ref().map_or(0, |data| data.len());
+                if drained > DRAIN_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(BODY_TIMEOUT, drain).await;
+    });
+    closing(response)
+}
+
+/// `response` with `Connection: close`: its request's body was not read, the connection cannot carry
+/// another request.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Most bytes read and discarded after the limit, so that a client still sending gets the 413 rather than
@@ -162,6 +220,7 @@ fn error(status: StatusCode, format: Format, message: String) -> Response {
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => 8,       // RESOURCE_EXHAUSTED
         StatusCode::UNSUPPORTED_MEDIA_TYPE => 12, // UNIMPLEMENTED
+        StatusCode::REQUEST_TIMEOUT => 4,         // DEADLINE_EXCEEDED
         _ => 3,                                   // INVALID_ARGUMENT
     };
     let body = match format {

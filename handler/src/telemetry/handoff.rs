@@ -5,9 +5,9 @@
 //! still in the SDK's batch queue then waits for the next thaw, or is lost with the sandbox. This
 //! layer wraps the runtime's whole invocation service (which ends by posting the response), so
 //! the caller already has its answer when the flush starts: the hand-off costs billed time, not
-//! latency. The flush runs on a blocking thread and is bounded by the exporters' timeout
-//! (`OTEL_SIDECAR_TIMEOUT_MS`, 500 ms by default); against the local sidecar it takes about a
-//! millisecond.
+//! latency. It runs on the runtime's own thread (see [`super::delivery`]); each request is bounded by
+//! `OTEL_SIDECAR_TIMEOUT_MS` (500 ms by default), and while the sidecar does not answer the
+//! [`super::breaker`] skips it on most invocations.
 //!
 //! The sidecar knows the invocation is complete when its SERVER span arrives. When the invocation's
 //! trace was not sampled (a caller's `traceparent` with the sampled flag off), there is no such span:
@@ -91,19 +91,11 @@ where
         Box::pin(async move {
             let result = future.await;
             let started = Instant::now();
-            let signal = take_unsampled(&request_id);
-            let flushed = tokio::task::spawn_blocking(move || {
-                telemetry.flush_blocking();
-                if signal {
-                    telemetry.signal_finished(&request_id);
-                }
-            })
-            .await;
-            if let Err(error) = flushed {
-                tracing::warn!(%error, "telemetry hand-off thread failed");
-            }
+            let unsampled = take_unsampled(&request_id).then_some(request_id.as_str());
+            let outcome = telemetry.hand_off(unsampled).await;
             tracing::debug!(
                 handoff_us = started.elapsed().as_micros() as u64,
+                ?outcome,
                 "telemetry handed off"
             );
             result

@@ -7,30 +7,44 @@
 //! - [`aws_sdk`]: a CLIENT span and a duration metric for every AWS SDK call.
 //! - [`propagation`]: the parent trace (W3C `traceparent`, else X-Ray).
 //! - [`handoff`]: export everything before the runtime asks Lambda for the next event.
+//! - [`delivery`]: what one hand-off sends, behind the [`breaker`].
+//! - [`breaker`]: skip the hand-off while the sidecar does not answer; probe at a bounded rate.
+//! - [`spans`]: ended spans wait for the hand-off in a bounded queue.
+//! - [`sidecar`]: the HTTP client for the sidecar.
 //! - [`metrics`]: the instruments.
 
 pub mod aws_sdk;
+pub mod breaker;
+pub mod delivery;
 pub mod handoff;
 pub mod invocation;
 pub mod logging;
 pub mod metrics;
 pub mod propagation;
 pub mod resource;
+pub mod sidecar;
+pub mod spans;
 
 use crate::config::TelemetrySettings;
+use breaker::{Breaker, Policy};
+use delivery::{Delivery, Outcome};
 use opentelemetry_http::HttpClient;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter as _;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{
+    InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
+};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter as _};
+use sidecar::SidecarClient;
+use spans::{QueueingProcessor, SpanQueue};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// Instrumentation scope of everything the function reports.
 pub const SCOPE: &str = "aws-rust-http-api";
-
-/// Periodic metric export is a fallback only: every invocation flushes (see [`handoff`]).
-const METRICS_FALLBACK_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -47,72 +61,87 @@ pub enum TelemetryError {
     Subscriber(String),
 }
 
-/// The SDK providers (absent when `OTEL_SDK_DISABLED=true`) and the hand-off state.
+/// The SDK providers and the hand-off (all absent when `OTEL_SDK_DISABLED=true`).
 pub struct Telemetry {
     tracer_provider: Option<SdkTracerProvider>,
     meter_provider: Option<SdkMeterProvider>,
-    failure_reported: AtomicBool,
-    /// The hand-off's HTTP client and the sidecar's base URL, for the explicit "finished" signal.
-    sidecar: Option<(reqwest::blocking::Client, String)>,
+    delivery: Option<Delivery>,
 }
 
 impl Telemetry {
-    /// Builds the exporters and providers. No network I/O happens here. Call it outside the async
-    /// runtime: the blocking HTTP client runs its own.
+    /// Builds the exporters and providers. No network I/O happens here.
     pub fn new(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
         if !settings.enabled {
             return Ok(Telemetry::disabled());
         }
-        // One HTTP client (and its one background thread) for both exporters and the signal.
-        let client = reqwest::blocking::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .map_err(|e| TelemetryError::HttpClient(e.to_string()))?;
-        let http_client: Arc<dyn HttpClient> = Arc::new(client.clone());
+        // One HTTP client for both exporters and the "finished" signal.
+        let client = Arc::new(
+            SidecarClient::new(settings.timeout)
+                .map_err(|e| TelemetryError::HttpClient(e.to_string()))?,
+        );
+        let http_client: Arc<dyn HttpClient> = client.clone();
         let resource = resource::detect(
             settings.service_name.as_deref(),
             settings.function_name.as_deref(),
         );
-        let span_exporter = opentelemetry_otlp::SpanExporter::builder()
+        // One attempt per request: the exporter's default retries (100 ms, 200 ms, 400 ms backoff
+        // within the timeout) made every hand-off to a refusing address cost 750–950 ms.
+        let mut span_exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_shared_http_client(http_client.clone())
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(format!("{}/v1/traces", settings.endpoint))
             .with_timeout(settings.timeout)
+            .with_retry_policy(RetryPolicy::disabled())
             .build()
             .map_err(|source| TelemetryError::Exporter {
                 signal: "traces",
                 source,
             })?;
+        span_exporter.set_resource(&resource);
         let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
             .with_http()
             .with_shared_http_client(http_client)
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(format!("{}/v1/metrics", settings.endpoint))
             .with_timeout(settings.timeout)
+            .with_retry_policy(RetryPolicy::disabled())
             .build()
             .map_err(|source| TelemetryError::Exporter {
                 signal: "metrics",
                 source,
             })?;
+        let spans = SpanQueue::default();
         let tracer_provider = SdkTracerProvider::builder()
-            .with_span_processor(BatchSpanProcessor::builder(span_exporter).build())
+            .with_span_processor(QueueingProcessor::new(spans.clone()))
             .with_resource(resource.clone())
             .build();
+        // The exporter's temporality (cumulative, or OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE):
+        // the reader, not the exporter, decides what the SDK aggregates.
+        let reader = Arc::new(
+            ManualReader::builder()
+                .with_temporality(metric_exporter.temporality())
+                .build(),
+        );
         let meter_provider = SdkMeterProvider::builder()
-            .with_reader(
-                PeriodicReader::builder(metric_exporter)
-                    .with_interval(METRICS_FALLBACK_INTERVAL)
-                    .build(),
-            )
+            .with_reader(SharedReader(reader.clone()))
             .with_resource(resource)
             .build();
         opentelemetry::global::set_meter_provider(meter_provider.clone());
+        let endpoint = settings.endpoint.trim_end_matches('/');
         Ok(Telemetry {
             tracer_provider: Some(tracer_provider),
             meter_provider: Some(meter_provider),
-            failure_reported: AtomicBool::new(false),
-            sidecar: Some((client, settings.endpoint.trim_end_matches('/').to_owned())),
+            delivery: Some(Delivery {
+                spans,
+                reader,
+                span_exporter,
+                metric_exporter,
+                client,
+                finished_url: format!("{endpoint}/otel-sidecar/v1/invocations/"),
+                breaker: Mutex::new(Breaker::new(Policy::default())),
+                running: tokio::sync::Mutex::new(()),
+            }),
         })
     }
 
@@ -121,8 +150,7 @@ impl Telemetry {
         Telemetry {
             tracer_provider: None,
             meter_provider: None,
-            failure_reported: AtomicBool::new(false),
-            sidecar: None,
+            delivery: None,
         }
     }
 
@@ -131,63 +159,49 @@ impl Telemetry {
         self.tracer_provider.as_ref()
     }
 
-    /// Exports everything recorded so far: metrics first, then traces, so that the trace request
-    /// (which carries the invocation's SERVER span) is the sidecar's sign that the invocation's
-    /// telemetry is complete. Blocking; bounded by the exporters' timeout.
-    pub fn flush_blocking(&self) {
-        let mut failures = Vec::new();
-        if let Some(meters) = &self.meter_provider
-            && let Err(error) = meters.force_flush()
-        {
-            failures.push(("metrics", error.to_string()));
-        }
-        if let Some(tracer) = &self.tracer_provider
-            && let Err(error) = tracer.force_flush()
-        {
-            failures.push(("traces", error.to_string()));
-        }
-        for (signal, error) in failures {
-            if !self.failure_reported.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    signal,
-                    %error,
-                    "telemetry hand-off to the sidecar failed; requests are still served, \
-                     telemetry is lost until the sidecar answers (reported once)"
-                );
-            } else {
-                tracing::debug!(signal, %error, "telemetry hand-off failed");
-            }
+    /// Exports everything recorded so far (see [`delivery`]), and ends the invocation `unsampled`
+    /// whose trace was not sampled with the explicit "finished" signal. `None` when telemetry is off.
+    pub async fn hand_off(&self, unsampled: Option<&str>) -> Option<Outcome> {
+        match &self.delivery {
+            Some(delivery) => Some(delivery.hand_off(unsampled).await),
+            None => None,
         }
     }
 
-    /// Tells the sidecar that invocation `request_id` is over although it exported no SERVER span (its
-    /// trace was not sampled). Blocking, bounded by the hand-off timeout; a failure is only logged at
-    /// debug level (the sidecar's wait is bounded anyway).
-    pub fn signal_finished(&self, request_id: &str) {
-        let Some((client, endpoint)) = &self.sidecar else {
-            return;
-        };
-        let url = format!("{endpoint}/otel-sidecar/v1/invocations/{request_id}/finished");
-        match client.post(&url).send() {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => {
-                tracing::debug!(
-                    status = response.status().as_u16(),
-                    "finished signal refused"
-                )
-            }
-            Err(error) => tracing::debug!(%error, "finished signal failed"),
-        }
-    }
-
-    /// Flushes and stops the exporters (at SIGTERM).
-    pub fn shutdown(&self) {
-        self.flush_blocking();
+    /// Hands off what is left and stops the providers (at SIGTERM).
+    pub async fn shutdown(&self) {
+        self.hand_off(None).await;
         if let Some(tracer) = &self.tracer_provider {
             let _ = tracer.shutdown();
         }
         if let Some(meters) = &self.meter_provider {
             let _ = meters.shutdown();
         }
+    }
+}
+
+/// The meter provider's reader, shared with the hand-off, which collects from it on demand.
+#[derive(Debug)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline)
+    }
+
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
     }
 }
