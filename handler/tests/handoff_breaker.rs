@@ -11,7 +11,7 @@
 mod common;
 
 use common::{Function, event, http_response};
-use lambda_simulator::state::InvocationState;
+use lambda_env::Finished;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use testkit::Behaviour;
@@ -33,7 +33,7 @@ fn closed_port() -> SocketAddr {
 }
 
 /// Enqueues `n` root requests back to back and waits for all of them.
-async fn invoke(function: &Function, n: usize) -> Vec<InvocationState> {
+async fn invoke(function: &Function, n: usize) -> Vec<Finished> {
     let mut ids = Vec::new();
     for _ in 0..n {
         ids.push(function.enqueue(event("apigw_v2_root.json"), None).await);
@@ -48,14 +48,14 @@ async fn invoke(function: &Function, n: usize) -> Vec<InvocationState> {
     states
 }
 
-/// Each invocation's hand-off (response → the runtime's next `next`), but the last one's.
-fn handoffs(states: &[InvocationState]) -> Vec<Duration> {
+/// Each invocation's hand-off: its answer reaching the Runtime API → the runtime's next `next`.
+fn handoffs(states: &[Finished]) -> Vec<Duration> {
     let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
     states
-        .windows(2)
-        .map(|w| {
-            let end = w[0].response.as_ref().expect("response").received_at;
-            let next = w[1].started_at.expect("started");
+        .iter()
+        .map(|s| {
+            let end = s.answered_at.expect("answered");
+            let next = s.runtime_next_at.expect("the runtime called next again");
             Duration::from_nanos((nanos(next) - nanos(end)).max(0) as u64)
         })
         .collect()
@@ -200,7 +200,7 @@ async fn telemetry_flows_again_when_the_sidecar_comes_back() {
             .iter()
             .any(|s| s.attr_str("faas.invocation_id") == Some(id))
     };
-    let last = after.last().unwrap().invocation.request_id.clone();
+    let last = after.last().unwrap().request_id.clone();
     function
         .backend
         .wait_until(
@@ -211,17 +211,10 @@ async fn telemetry_flows_again_when_the_sidecar_comes_back() {
         .await
         .expect("telemetry flows again");
     for state in after.iter().rev().take(3) {
-        assert!(
-            exported(&state.invocation.request_id),
-            "{} exported",
-            state.invocation.request_id
-        );
+        assert!(exported(&state.request_id), "{} exported", state.request_id);
     }
     for state in &before {
-        assert!(
-            !exported(&state.invocation.request_id),
-            "dropped while away"
-        );
+        assert!(!exported(&state.request_id), "dropped while away");
     }
     assert!(
         !function.backend.metrics().is_empty(),
@@ -255,7 +248,7 @@ async fn an_error_status_opens_the_breaker_and_a_later_success_closes_it() {
     );
     function.backend.set_behaviour(Behaviour::Accept);
     let after = invoke(&function, 15).await;
-    let last = after.last().unwrap().invocation.request_id.clone();
+    let last = after.last().unwrap().request_id.clone();
     function
         .backend
         .wait_until("the last invocation's span", Duration::from_secs(10), |b| {
