@@ -61,10 +61,10 @@ impl Invoker {
                     message = "REPORT",
                     request_id = %done.request_id,
                     status = %done.report["status"].as_str().unwrap_or_default(),
-                    duration_ms = done.report["metrics"]["durationMs"].as_f64(),
+                    duration_ms = %two_decimals(&done.report["metrics"]["durationMs"]),
                     billed_ms = done.report["metrics"]["billedDurationMs"].as_u64(),
                     max_memory_mb = done.report["metrics"]["maxMemoryUsedMB"].as_u64(),
-                    init_ms = done.report["metrics"]["initDurationMs"].as_f64(),
+                    init_ms = %two_decimals(&done.report["metrics"]["initDurationMs"]),
                     cold = done.cold,
                 ),
                 Err(error) => tracing::warn!(message = "invocation did not finish", %error),
@@ -108,4 +108,11 @@ impl Invoker {
             self.sandbox.shutdown().await;
         }
     }
+}
+
+/// A report figure as Lambda's REPORT line writes it (`2.14`), or `-` when absent.
+fn two_decimals(value: &Value) -> String {
+    value
+        .as_f64()
+        .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}"))
 }
