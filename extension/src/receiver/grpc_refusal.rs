@@ -50,13 +50,7 @@ const FRAME_SIZE_ERROR: u32 = 0x6;
 
 /// Binds `addr` now (so the error reaches the caller) and answers gRPC calls on it in the background.
 pub fn serve(addr: SocketAddr) -> Result<SocketAddr, BindError> {
-    let bind = || -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let local = listener.local_addr()?;
-        Ok((tokio::net::TcpListener::from_std(listener)?, local))
-    };
-    let (listener, local) = bind().map_err(|source| BindError { addr, source })?;
+    let (listener, local) = super::bind(addr)?;
     let logged = Arc::new(AtomicBool::new(false));
     tokio::spawn(async move {
         loop {

@@ -44,6 +44,18 @@ pub enum Protocol {
     Http2,
 }
 
+/// Binds `addr` synchronously, so that a taken port is reported to the caller rather than lost in a
+/// spawned task; returns the listener and the address it got (useful with port 0).
+pub(crate) fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), BindError> {
+    let bind = || -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let local = listener.local_addr()?;
+        Ok((tokio::net::TcpListener::from_std(listener)?, local))
+    };
+    bind().map_err(|source| BindError { addr, source })
+}
+
 /// Binds `addr` now (so the error reaches the caller) and serves `router` on it in a background task.
 /// Returns the bound address (useful with port 0).
 pub fn serve(
@@ -51,13 +63,7 @@ pub fn serve(
     router: axum::Router,
     protocol: Protocol,
 ) -> Result<SocketAddr, BindError> {
-    let bind = || -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let local = listener.local_addr()?;
-        Ok((tokio::net::TcpListener::from_std(listener)?, local))
-    };
-    let (listener, local) = bind().map_err(|source| BindError { addr, source })?;
+    let (listener, local) = bind(addr)?;
     tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
