@@ -10,7 +10,6 @@
 //!   nothing written twice.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -161,6 +160,21 @@ fn log_bodies(collector: &Collector) -> Vec<String> {
         .collect()
 }
 
+/// The names of every metric the collector wrote.
+fn metric_names(collector: &Collector) -> BTreeSet<String> {
+    received(collector)
+        .into_iter()
+        .filter_map(|r| match r {
+            Received::Metrics(m) => Some(m),
+            _ => None,
+        })
+        .flat_map(|m| m.resource_metrics)
+        .flat_map(|r| r.scope_metrics)
+        .flat_map(|s| s.metrics)
+        .map(|m| m.name)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn collector_accepts_gzip_protobuf_with_bearer_token_on_per_signal_endpoints() {
     let paths = ["/t/v1/traces", "/m/v1/metrics", "/l/v1/logs"].map(String::from);
@@ -195,10 +209,15 @@ async fn collector_accepts_gzip_protobuf_with_bearer_token_on_per_signal_endpoin
     post_log(sandbox.receiver, "a line from the function").await;
     invoke(&sandbox.rie, "token-2").await;
 
+    // The signals of one flush are sent concurrently: wait for all three before asserting.
     wait_for(
-        "both invocations' spans and the log record",
+        "both invocations' spans, the log record and the sidecar's own metrics",
         Duration::from_secs(20),
-        || server_spans(&collector).len() == 2 && !log_bodies(&collector).is_empty(),
+        || {
+            server_spans(&collector).len() == 2
+                && !log_bodies(&collector).is_empty()
+                && metric_names(&collector).contains("otel_sidecar.exports")
+        },
     )
     .await;
     assert_eq!(
@@ -206,25 +225,8 @@ async fn collector_accepts_gzip_protobuf_with_bearer_token_on_per_signal_endpoin
         BTreeMap::from([("token-1".to_string(), 1), ("token-2".to_string(), 1)])
     );
     assert_eq!(log_bodies(&collector), ["a line from the function"]);
-    let metrics: Vec<ExportMetricsServiceRequest> = received(&collector)
-        .into_iter()
-        .filter_map(|r| match r {
-            Received::Metrics(m) => Some(m),
-            _ => None,
-        })
-        .collect();
-    let names: BTreeSet<String> = metrics
-        .iter()
-        .flat_map(|m| &m.resource_metrics)
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-        .map(|m| m.name.clone())
-        .collect();
+    let names = metric_names(&collector);
     assert!(names.contains("http.server.request.duration"), "{names:?}");
-    assert!(
-        names.contains("otel_sidecar.exports"),
-        "the sidecar's own metrics: {names:?}"
-    );
     let output = sandbox.rie.output().join("\n");
     assert!(!output.contains("backend refused"), "{output}");
 }
