@@ -151,17 +151,30 @@ async fn an_invalid_config_is_reported_and_the_sidecar_falls_back_to_the_console
 
 /// Without the `grpc` feature (the default build, and the layer), an SDK exporting OTLP/gRPC gets
 /// `UNIMPLEMENTED` at once instead of "connection refused", which it would retry with backoff on every
-/// flush (6.6 s per flush measured with the Python SDK); the sidecar says so once.
+/// flush (6.6 s per flush measured with the Python SDK); the sidecar says so once. The Python process
+/// plays the function during an invocation (the sandbox is frozen between invocations, as in Lambda):
+/// two gRPC exports, then its SERVER span over OTLP/HTTP, which ends the invocation.
 #[cfg(not(feature = "grpc"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grpc_exporter_is_refused_at_once_without_retries_when_grpc_is_not_built_in() {
     let python = python();
-    let sandbox = Sandbox::with_config("flush: { mode: end }\n").await;
+    let sandbox =
+        Sandbox::with_config("flush: { mode: end, completion_timeout_ms: 20000 }\n").await;
+    let request_id = sandbox
+        .enqueue(&Work {
+            export: false,
+            ..Work::default()
+        })
+        .await;
     let script = r#"
 import sys, time
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
+
+grpc_endpoint, http_base, invocation_id = sys.argv[1:4]
 
 class Capture(SpanExporter):
     spans = []
@@ -173,17 +186,30 @@ provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(Capture()))
 with provider.get_tracer("refusal").start_as_current_span("py-grpc-span"):
     pass
-exporter = OTLPSpanExporter(endpoint=sys.argv[1], insecure=True, timeout=10)
+exporter = GrpcSpanExporter(endpoint=grpc_endpoint, insecure=True, timeout=10)
 for _ in range(2):
     started = time.monotonic()
     result = exporter.export(Capture.spans)
     print(result.name, f"{(time.monotonic() - started) * 1000:.1f} ms", flush=True)
+
+http = TracerProvider()
+http.add_span_processor(SimpleSpanProcessor(HttpSpanExporter(endpoint=f"{http_base}/v1/traces", timeout=10)))
+with http.get_tracer("refusal").start_as_current_span("py-http-root", kind=SpanKind.SERVER, attributes={"faas.invocation_id": invocation_id}):
+    pass
+http.shutdown()
 "#;
     let output = tokio::process::Command::new(&python)
-        .args(["-c", script, &format!("127.0.0.1:{}", sandbox.grpc_port)])
+        .args([
+            "-c",
+            script,
+            &format!("127.0.0.1:{}", sandbox.grpc_port),
+            &format!("http://127.0.0.1:{}", sandbox.http_port),
+            &request_id,
+        ])
         .output()
         .await
         .expect("run python");
+    sandbox.complete(&request_id).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("python gRPC exporter against the refusal:\n{stdout}{stderr}");
@@ -195,6 +221,13 @@ for _ in range(2):
     // Refused with the status that is not retried: one attempt per export, no backoff.
     assert!(stderr.contains("UNIMPLEMENTED"), "{stderr}");
     assert!(!stderr.contains("retrying"), "{stderr}");
+    // The function's HTTP span still arrived: the refusal costs the gRPC data only.
+    let spans = testkit::otlp_view::spans(&sandbox.backend().traces());
+    assert!(
+        spans.iter().any(|s| s.name == "py-http-root"),
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     let finished = sandbox.shutdown_cleanly().await;
     assert_eq!(
         finished
