@@ -5,18 +5,9 @@
 mod stock;
 
 use serde_json::json;
-use stock::{Layer, Setup, fixture, python};
+use stock::{Layer, Setup, fixture, python_runtime};
 
 const INVOCATIONS: usize = 5;
-
-fn runtime() -> lambda_env::Process {
-    lambda_env::Process::new(python())
-        .name("bootstrap")
-        .arg("-m")
-        .arg("awslambdaric")
-        .arg("app.handler")
-        .env("PYTHONPATH", fixture("python").display().to_string())
-}
 
 fn work_spans(layer: &Layer) -> usize {
     layer.spans().iter().filter(|s| s.name == "work").count()
@@ -27,7 +18,7 @@ fn work_spans(layer: &Layer) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_endpoint_alone_is_ignored_by_the_sidecar_which_prints_to_the_console() {
     let layer = Layer::start(Setup {
-        runtime: runtime(),
+        runtime: python_runtime(),
         handler: "app.handler",
         task_root: fixture("python"),
         env: Vec::new(),
@@ -69,7 +60,7 @@ async fn the_sdk_endpoint_alone_is_ignored_by_the_sidecar_which_prints_to_the_co
 async fn the_sdk_endpoint_at_the_backend_bypasses_the_sidecar_which_exports_there_too() {
     let backend = testkit::FakeOtlpBackend::start().await.expect("backend");
     let layer = Layer::start(Setup {
-        runtime: runtime(),
+        runtime: python_runtime(),
         handler: "app.handler",
         task_root: fixture("python"),
         env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), backend.endpoint())],

@@ -5,27 +5,18 @@
 mod stock;
 
 use serde_json::json;
-use stock::{Layer, Setup, fixture, python};
+use stock::{Layer, Setup, fixture, python_runtime};
 
 /// Invocations per run: enough for the adaptive flush to switch to its busy mode (after 3) and for a p99 to mean
 /// something (the 99th of 100: the cold invocation, whose first export opens the connection to the backend
 /// before `next` in `end` mode, may be the one above it); a few seconds on a loaded 2-core machine.
 const INVOCATIONS: usize = 100;
 
-fn runtime() -> lambda_env::Process {
-    lambda_env::Process::new(python())
-        .name("bootstrap")
-        .arg("-m")
-        .arg("awslambdaric")
-        .arg("app.handler")
-        .env("PYTHONPATH", fixture("python").display().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_span_of_a_stock_python_function_arrives_once_with_the_lambda_resource() {
     let moto = testkit::moto::MotoServer::start().expect("moto");
     let layer = Layer::start(Setup {
-        runtime: runtime(),
+        runtime: python_runtime(),
         handler: "app.handler",
         task_root: fixture("python"),
         env: vec![("AWS_ENDPOINT_URL".into(), moto.endpoint())],

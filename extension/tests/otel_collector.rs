@@ -84,10 +84,7 @@ async fn invoke(rie: &RieSandbox, request_id: &str) {
 fn server_spans(collector: &Collector) -> BTreeMap<String, usize> {
     let traces: Vec<_> = received(collector)
         .into_iter()
-        .filter_map(|r| match r {
-            Received::Traces(t) => Some(t),
-            _ => None,
-        })
+        .filter_map(Received::into_traces)
         .collect();
     let mut out = BTreeMap::new();
     for span in spans(&traces).into_iter().filter(|s| s.kind == SERVER) {
@@ -146,10 +143,7 @@ async fn post_log(receiver: u16, body: &str) {
 fn log_bodies(collector: &Collector) -> Vec<String> {
     received(collector)
         .into_iter()
-        .filter_map(|r| match r {
-            Received::Logs(l) => Some(l),
-            _ => None,
-        })
+        .filter_map(Received::into_logs)
         .flat_map(|l| l.resource_logs)
         .flat_map(|r| r.scope_logs)
         .flat_map(|s| s.log_records)
@@ -164,10 +158,7 @@ fn log_bodies(collector: &Collector) -> Vec<String> {
 fn metric_names(collector: &Collector) -> BTreeSet<String> {
     received(collector)
         .into_iter()
-        .filter_map(|r| match r {
-            Received::Metrics(m) => Some(m),
-            _ => None,
-        })
+        .filter_map(Received::into_metrics)
         .flat_map(|m| m.resource_metrics)
         .flat_map(|r| r.scope_metrics)
         .flat_map(|s| s.metrics)
@@ -390,10 +381,7 @@ async fn collector_killed_and_restarted_mid_run_loses_nothing_and_gets_nothing_t
     // Every span (server and S3 client spans) once.
     let traces: Vec<_> = received(&collector)
         .into_iter()
-        .filter_map(|r| match r {
-            Received::Traces(t) => Some(t),
-            _ => None,
-        })
+        .filter_map(Received::into_traces)
         .collect();
     let all = spans(&traces);
     let unique: BTreeSet<_> = all

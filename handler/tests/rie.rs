@@ -114,10 +114,7 @@ fn server_spans(collector: &Collector) -> BTreeMap<String, (String, usize)> {
         .received()
         .expect("collector output")
         .into_iter()
-        .filter_map(|r| match r {
-            Received::Traces(t) => Some(t),
-            _ => None,
-        })
+        .filter_map(Received::into_traces)
         .collect();
     let mut out: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for span in spans(&traces).into_iter().filter(|s| s.kind == SERVER) {
@@ -221,10 +218,7 @@ async fn docker_run_path_answers_every_route_and_sigterm_exports_everything_buff
         .received()
         .expect("collector output")
         .into_iter()
-        .filter_map(|r| match r {
-            Received::Metrics(m) => Some(m),
-            _ => None,
-        })
+        .filter_map(Received::into_metrics)
         .collect();
     assert!(
         metric_points(&metrics)

@@ -45,6 +45,32 @@ pub enum Received {
     Logs(ExportLogsServiceRequest),
 }
 
+impl Received {
+    /// The trace request, if this is one.
+    pub fn into_traces(self) -> Option<ExportTraceServiceRequest> {
+        match self {
+            Received::Traces(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The metric request, if this is one.
+    pub fn into_metrics(self) -> Option<ExportMetricsServiceRequest> {
+        match self {
+            Received::Metrics(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The log request, if this is one.
+    pub fn into_logs(self) -> Option<ExportLogsServiceRequest> {
+        match self {
+            Received::Logs(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
 /// Metadata of every request that reached the backend, decoded or not.
 #[derive(Clone, Debug)]
 pub struct RequestRecord {
@@ -125,10 +151,7 @@ impl FakeOtlpBackend {
     pub fn traces(&self) -> Vec<ExportTraceServiceRequest> {
         self.received()
             .into_iter()
-            .filter_map(|r| match r {
-                Received::Traces(t) => Some(t),
-                _ => None,
-            })
+            .filter_map(Received::into_traces)
             .collect()
     }
 
@@ -136,10 +159,7 @@ impl FakeOtlpBackend {
     pub fn metrics(&self) -> Vec<ExportMetricsServiceRequest> {
         self.received()
             .into_iter()
-            .filter_map(|r| match r {
-                Received::Metrics(m) => Some(m),
-                _ => None,
-            })
+            .filter_map(Received::into_metrics)
             .collect()
     }
 
@@ -147,10 +167,7 @@ impl FakeOtlpBackend {
     pub fn logs(&self) -> Vec<ExportLogsServiceRequest> {
         self.received()
             .into_iter()
-            .filter_map(|r| match r {
-                Received::Logs(l) => Some(l),
-                _ => None,
-            })
+            .filter_map(Received::into_logs)
             .collect()
     }
 

@@ -10,20 +10,11 @@
 
 use crate::report::{ms, percentile};
 use crate::rss::rss_kb;
-use crate::stock::{Layer, Setup, fixture, post_runtime_ms, python};
+use crate::stock::{Layer, Setup, fixture, post_runtime_ms, python_runtime};
 use serde_json::json;
 use std::time::Duration;
 
 const INVOCATIONS: usize = 200;
-
-fn runtime() -> lambda_env::Process {
-    lambda_env::Process::new(python())
-        .name("bootstrap")
-        .arg("-m")
-        .arg("awslambdaric")
-        .arg("app.handler")
-        .env("PYTHONPATH", fixture("python").display().to_string())
-}
 
 struct Row {
     name: String,
@@ -69,7 +60,7 @@ async fn measure(name: &str, setup: Setup, extension: Option<&str>) -> Row {
 
 fn setup(sidecar: bool) -> Setup {
     Setup {
-        runtime: runtime(),
+        runtime: python_runtime(),
         handler: "app.handler",
         task_root: fixture("python"),
         env: Vec::new(),

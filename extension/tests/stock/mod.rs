@@ -38,6 +38,17 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// The stock Python function (`tests/fixtures/functions/python/app.py`) as Lambda's Python runtime starts it:
+/// awslambdaric with the handler `app.handler`, the fixture directory on `PYTHONPATH`.
+pub fn python_runtime() -> lambda_env::Process {
+    lambda_env::Process::new(python())
+        .name("bootstrap")
+        .arg("-m")
+        .arg("awslambdaric")
+        .arg("app.handler")
+        .env("PYTHONPATH", fixture("python").display().to_string())
+}
+
 /// How the layer is set up around the function.
 pub struct Setup {
     /// The function (the runtime process). Its working directory is not set: pass paths in `env`.
