@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::sync::watch;
 
@@ -121,30 +121,38 @@ pub(crate) fn spawn(
         source,
     })?;
     let pid = child.id().unwrap_or_default();
-    if let Some(stdout) = child.stdout.take() {
+    let relays: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|output| {
         tokio::spawn(relay(
-            stdout,
+            output,
             name.clone(),
             kind,
             config.clone(),
             shared.clone(),
-        ));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(relay(
-            stderr,
-            name.clone(),
-            kind,
-            config.clone(),
-            shared.clone(),
-        ));
-    }
+        ))
+    })
+    .collect();
     let (tx, exit) = watch::channel(None);
     let watcher_shared = shared.clone();
     let watcher_name = name.clone();
     tokio::spawn(async move {
         if let Ok(status) = child.wait().await {
             let at = Instant::now();
+            // The exit is reported once the process's last lines are recorded (its pipes reach end
+            // of file), so whoever sees the exit sees all its output. Bounded: a grandchild that
+            // inherited the pipes may keep them open.
+            let _ = tokio::time::timeout(OUTPUT_DRAIN, join_relays(relays)).await;
             watcher_shared.update(|s| s.exits.push((watcher_name, pid, status.to_string())));
             let _ = tx.send(Some((status, at)));
         }
@@ -156,6 +164,16 @@ pub(crate) fn spawn(
         pid,
         exit,
     })
+}
+
+/// How long an exited process's output may take to reach end of file before its exit is reported.
+const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
+
+/// Awaits every relay task (a failed one has nothing more to record).
+async fn join_relays(relays: Vec<tokio::task::JoinHandle<()>>) {
+    for relay in relays {
+        let _ = relay.await;
+    }
 }
 
 /// Turns each output line into a Telemetry API record (a JSON object line stays an object, as

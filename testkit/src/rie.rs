@@ -78,6 +78,8 @@ pub struct RieSandbox {
     unshare: Child,
     addr: SocketAddr,
     output: Arc<Mutex<Vec<String>>>,
+    /// The threads reading the emulator's stdout and stderr (done at end of file).
+    readers: Vec<std::thread::JoinHandle<()>>,
     _root: tempfile::TempDir,
 }
 
@@ -134,16 +136,18 @@ exec "$2" --runtime-interface-emulator-address "$3" --runtime-api-address "$4" /
         })?;
         let output = Arc::new(Mutex::new(Vec::new()));
         let echo = std::env::var_os("QUIET_FUNCTION_LOGS").is_none();
+        let mut readers = Vec::new();
         if let Some(out) = unshare.stdout.take() {
-            collect(out, output.clone(), echo);
+            readers.push(collect(out, output.clone(), echo));
         }
         if let Some(err) = unshare.stderr.take() {
-            collect(err, output.clone(), echo);
+            readers.push(collect(err, output.clone(), echo));
         }
         let mut sandbox = RieSandbox {
             unshare,
             addr,
             output,
+            readers,
             _root: root,
         };
         sandbox.wait_listening(Duration::from_secs(20))?;
@@ -168,7 +172,8 @@ exec "$2" --runtime-interface-emulator-address "$3" --runtime-api-address "$4" /
     }
 
     /// Sends SIGTERM to the emulator, as `docker stop` does, and waits up to `timeout` for it (and so
-    /// for the whole namespace) to exit.
+    /// for the whole namespace) to exit, then for the last lines it wrote to be read: `output()` is
+    /// complete once this returns.
     pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus, TestkitError> {
         let emulator = self.emulator_pid()?;
         kill(emulator, Signal::SIGTERM)
@@ -176,7 +181,17 @@ exec "$2" --runtime-interface-emulator-address "$3" --runtime-api-address "$4" /
         let start = Instant::now();
         loop {
             match self.unshare.try_wait() {
-                Ok(Some(status)) => return Ok(status),
+                Ok(Some(status)) => {
+                    // Everything in the namespace is gone (--kill-child), so the pipes reach end of
+                    // file; without this wait the final lines (the sidecar's shutdown summary) could
+                    // still be in flight. Bounded all the same: a reader never blocks the test.
+                    let drained = Instant::now() + Duration::from_secs(2);
+                    while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < drained
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    return Ok(status);
+                }
                 Ok(None) if start.elapsed() > timeout => {
                     return Err(TestkitError::Timeout(
                         timeout,
@@ -281,7 +296,11 @@ fn install(from: &Path, to: &Path) -> Result<(), TestkitError> {
         .map_err(|source| io(&format!("chmod 0755 {}", to.display()), source))
 }
 
-fn collect(stream: impl Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>, echo: bool) {
+fn collect(
+    stream: impl Read + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+    echo: bool,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             if echo {
@@ -292,5 +311,5 @@ fn collect(stream: impl Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>, e
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(line);
         }
-    });
+    })
 }
