@@ -82,10 +82,7 @@ async fn run() -> Result<(), lambda::LambdaError> {
             log_stream: env("AWS_LAMBDA_LOG_STREAM_NAME"),
         };
         let enricher = Arc::new(Enricher::new(&facts, &config.resource_attributes));
-        let mut flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
-        if let Some(telemetry) = &telemetry {
-            flusher = flusher.with_snapshot(telemetry.metrics());
-        }
+        let flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
         let controller = Controller::new(config.flush, flusher, completions, stats);
         match telemetry {
             Some(telemetry) => controller.with_telemetry(telemetry),
