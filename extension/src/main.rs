@@ -44,8 +44,9 @@ async fn run() -> Result<(), lambda::LambdaError> {
     let stats = Arc::new(Stats::new());
     let buffer = SharedBuffer::new(config.limits.max_buffer_bytes);
     let completions = Arc::new(Completions::default());
-    start_receivers(&config, Ingest::new(buffer.clone(), completions.clone()));
-    let telemetry = TelemetryApi::start(&config, buffer.clone(), completions.clone());
+    let ingest = Ingest::new(buffer.clone(), completions.clone());
+    start_receivers(&config, ingest.clone());
+    let telemetry = TelemetryApi::start(&config, ingest);
 
     let otlp = config
         .exporter

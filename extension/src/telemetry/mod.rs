@@ -31,9 +31,7 @@ pub mod translate;
 pub mod xray;
 
 use crate::config::{Config, TelemetryApiConfig};
-use crate::lifecycle::completion::Completions;
-use crate::pipeline::SharedBuffer;
-use crate::receiver::{self, BindError, Protocol};
+use crate::receiver::{self, BindError, Ingest, Protocol};
 use listener::Shared;
 use metrics::FaasMetrics;
 use std::net::SocketAddr;
@@ -73,36 +71,24 @@ pub struct TelemetryApi {
 impl TelemetryApi {
     /// The Telemetry API side for `config`, listening, or `None` when disabled, when no stream is worth
     /// subscribing to (see [`effective_streams`]) or when the port is taken (logged).
-    pub fn start(
-        config: &Config,
-        buffer: SharedBuffer,
-        completions: Arc<Completions>,
-    ) -> Option<TelemetryApi> {
+    pub fn start(config: &Config, ingest: Ingest) -> Option<TelemetryApi> {
         let mut telemetry = config.telemetry_api.clone()?;
         telemetry.types =
             effective_streams(&telemetry.types, config.exporter.is_some(), config.console);
         if telemetry.types.is_empty() {
             return None;
         }
-        Self::listen(&telemetry, buffer, completions)
+        Self::listen(&telemetry, ingest)
             .map_err(|error| tracing::error!(message = "Telemetry API listener disabled", %error))
             .ok()
     }
 
-    /// Binds the listener (before subscribing: Lambda may deliver at once).
-    pub fn listen(
-        config: &TelemetryApiConfig,
-        buffer: SharedBuffer,
-        completions: Arc<Completions>,
-    ) -> Result<Self, BindError> {
+    /// Binds the listener (before subscribing: Lambda may deliver at once); what it translates goes
+    /// into the buffer through `ingest`.
+    pub fn listen(config: &TelemetryApiConfig, ingest: Ingest) -> Result<Self, BindError> {
         let metrics = Arc::new(FaasMetrics::new(config.faas_trigger));
         let translator = Translator::new(metrics.clone(), config.faas_trigger);
-        let shared = Arc::new(Shared::new(
-            translator,
-            buffer,
-            completions,
-            metrics.clone(),
-        ));
+        let shared = Arc::new(Shared::new(translator, ingest, metrics.clone()));
         let local = receiver::serve(
             config.listener,
             listener::router(shared.clone()),
