@@ -5,7 +5,7 @@
 use extension::config::{self, Config};
 use extension::exporter::{Exporters, otlp::OtlpExporter};
 use extension::lifecycle::{completion::Completions, controller::Controller, flusher::Flusher};
-use extension::pipeline::resource::{Enricher, LambdaFacts};
+use extension::pipeline::resource::Enricher;
 use extension::pipeline::{SharedBuffer, stats::Stats};
 use extension::receiver::{self, Ingest};
 use extension::telemetry::TelemetryApi;
@@ -67,22 +67,8 @@ async fn run() -> Result<(), lambda::LambdaError> {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "otel-sidecar".to_owned());
-    lambda::run(&name, telemetry, |registered, telemetry| {
-        let facts = LambdaFacts {
-            function_name: registered
-                .function_name
-                .clone()
-                .or_else(|| env("AWS_LAMBDA_FUNCTION_NAME")),
-            function_version: registered
-                .function_version
-                .clone()
-                .or_else(|| env("AWS_LAMBDA_FUNCTION_VERSION")),
-            region: env("AWS_REGION"),
-            account_id: registered.account_id.clone(),
-            memory_mb: env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.parse().ok()),
-            log_stream: env("AWS_LAMBDA_LOG_STREAM_NAME"),
-        };
-        let enricher = Arc::new(Enricher::new(&facts, &config.resource_attributes));
+    lambda::run(&name, telemetry, env, |facts, telemetry| {
+        let enricher = Arc::new(Enricher::new(facts, &config.resource_attributes));
         let flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
         let controller = Controller::new(config.flush, flusher, completions, stats);
         match telemetry {
