@@ -10,6 +10,7 @@ use super::metrics::FaasMetrics;
 use super::otlp;
 use super::parse::{Skipped, parse_batch};
 use super::translate::{Produced, Translator};
+use crate::lifecycle::notice::Notice;
 use crate::receiver::Ingest;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -17,7 +18,6 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::Notify;
 
 /// Largest accepted batch: Lambda's `maxBytes` is at most 1 MiB, JSON framing included.
 const MAX_BODY: usize = 4 << 20;
@@ -33,8 +33,8 @@ pub struct Shared {
     metrics: Arc<FaasMetrics>,
     skipped: AtomicU64,
     batches: AtomicU64,
-    /// Notified after each batch.
-    pub delivered: Notify,
+    /// Announced after each batch.
+    pub delivered: Notice,
 }
 
 impl Shared {
@@ -46,7 +46,7 @@ impl Shared {
             metrics,
             skipped: AtomicU64::new(0),
             batches: AtomicU64::new(0),
-            delivered: Notify::new(),
+            delivered: Notice::default(),
         }
     }
 
@@ -62,7 +62,7 @@ impl Shared {
             .apply(batch.events, self.ingest.completions());
         self.note_skipped(&produced.skipped);
         self.buffer_produced(produced);
-        self.delivered.notify_waiters();
+        self.delivered.announce();
         Ok(())
     }
 

@@ -135,18 +135,10 @@ impl TelemetryApi {
     pub async fn settle_and_drain(&self, until: Instant) {
         let bound =
             (Instant::now() + self.config.buffer_timeout + Duration::from_millis(500)).min(until);
-        loop {
-            let delivered = self.shared.delivered.notified();
-            tokio::pin!(delivered);
-            delivered.as_mut().enable();
-            if self.shared.open_invocations() == 0 {
-                break;
-            }
-            tokio::select! {
-                () = &mut delivered => {}
-                () = tokio::time::sleep_until(bound) => break,
-            }
-        }
+        self.shared
+            .delivered
+            .wait_for(bound, || self.shared.open_invocations() == 0)
+            .await;
         let open = self.shared.open_invocations();
         if open > 0 {
             tracing::info!(
@@ -161,6 +153,64 @@ impl TelemetryApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::completion::Completions;
+    use crate::pipeline::{SharedBuffer, Signal};
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_waits_for_the_open_invocations_report_then_for_one_period_at_most() {
+        let config = TelemetryApiConfig {
+            listener: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..TelemetryApiConfig::default()
+        };
+        let buffer = SharedBuffer::new(1 << 20);
+        let ingest = Ingest::new(buffer.clone(), Arc::new(Completions::default()));
+        let telemetry = TelemetryApi::listen(&config, ingest).unwrap();
+        let shared = telemetry.shared.clone();
+        shared
+            .accept(fixture!("platform.start.json").as_bytes())
+            .unwrap();
+        shared
+            .accept(fixture!("platform.runtimeDone.json").as_bytes())
+            .unwrap();
+        assert_eq!(shared.open_invocations(), 1);
+        let lambda = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            shared
+                .accept(fixture!("platform.report.json").as_bytes())
+                .unwrap();
+        });
+        let started = Instant::now();
+        telemetry
+            .settle_and_drain(started + Duration::from_secs(2))
+            .await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(40),
+            "ends when the report arrives"
+        );
+        lambda.await.unwrap();
+        let buffered = |buffer: &SharedBuffer| -> Vec<Signal> {
+            buffer.lock().drain().iter().map(|e| e.signal).collect()
+        };
+        assert_eq!(buffered(&buffer), [Signal::Traces]);
+
+        // No report: one buffering period plus the margin, then the invocation is emitted as it is.
+        telemetry
+            .shared
+            .accept(
+                fixture!("platform.start.json")
+                    .replace("6d68", "7e79")
+                    .as_bytes(),
+            )
+            .unwrap();
+        let started = Instant::now();
+        telemetry
+            .settle_and_drain(started + Duration::from_secs(2))
+            .await;
+        assert_eq!(started.elapsed(), Duration::from_millis(525));
+        assert_eq!(telemetry.shared.open_invocations(), 0);
+        assert_eq!(buffered(&buffer), [Signal::Traces]);
+    }
 
     #[test]
     fn log_streams_only_when_they_can_leave_and_never_the_consoles_own_output() {
