@@ -104,7 +104,7 @@ impl TelemetryApi {
 
     /// Subscribes; logs the outcome once. Returns whether events will come.
     pub async fn subscribe(&self, extension_id: &str) -> bool {
-        match subscribe::subscribe(&self.config, self.local.port(), extension_id, None).await {
+        match subscribe::subscribe(&self.config, self.local.port(), extension_id).await {
             Ok(()) => {
                 tracing::info!(
                     message = "subscribed to the Telemetry API",
