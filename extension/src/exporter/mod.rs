@@ -15,7 +15,6 @@ use otlp::{OtlpExporter, SendOutcome};
 use std::sync::Arc;
 use tokio::time::Instant;
 
-/// The configured exporters.
 #[derive(Debug)]
 pub struct Exporters {
     otlp: Option<OtlpExporter>,

@@ -41,9 +41,7 @@ const REMEMBERED: usize = 64;
 /// The ids of an invocation's root span, as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootSpan {
-    /// Its trace id.
     pub trace_id: Vec<u8>,
-    /// Its span id.
     pub span_id: Vec<u8>,
     /// Its parent's span id (empty when it started the trace).
     pub parent_span_id: Vec<u8>,

@@ -75,7 +75,6 @@ impl Flusher {
         })
     }
 
-    /// Whether an export job is still running.
     pub fn is_running(&mut self) -> bool {
         if self.running.as_ref().is_some_and(JoinHandle::is_finished) {
             self.running = None;
@@ -143,7 +142,6 @@ impl Flusher {
         self.wait(until).await
     }
 
-    /// Whether anything is buffered.
     pub fn has_buffered(&self) -> bool {
         !self.buffer.lock().is_empty()
     }

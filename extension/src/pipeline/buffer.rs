@@ -32,7 +32,6 @@ impl SharedBuffer {
 /// One buffered request: an encoded Export*ServiceRequest of one signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// The signal.
     pub signal: Signal,
     /// The encoded request; requests of one signal concatenate into a valid merged request.
     pub body: Bytes,
@@ -123,7 +122,6 @@ impl Buffer {
         self.entries.drain(..).collect()
     }
 
-    /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -133,7 +131,6 @@ impl Buffer {
         self.bytes
     }
 
-    /// Number of buffered entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -39,7 +39,6 @@ impl From<ExportLogsServiceRequest> for Payload {
 }
 
 impl Payload {
-    /// Which signal this is.
     pub fn signal(&self) -> Signal {
         match self {
             Self::Traces(_) => Signal::Traces,
@@ -71,7 +70,7 @@ impl Payload {
         count as u64
     }
 
-    /// Whether there is nothing in it.
+    /// Whether it holds no resource at all.
     pub fn is_empty(&self) -> bool {
         match self {
             Self::Traces(list) => list.is_empty(),

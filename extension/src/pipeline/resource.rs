@@ -1,5 +1,6 @@
-//! Resource enrichment: the Lambda attributes, `OTEL_RESOURCE_ATTRIBUTES` and `resource.attributes`,
-//! merged into the resource of everything exported.
+//! Resource enrichment: the Lambda attributes (from the register response and Lambda's environment,
+//! [`LambdaFacts::detect`]), `OTEL_RESOURCE_ATTRIBUTES` and `resource.attributes`, merged into the
+//! resource of everything exported.
 //!
 //! Precedence among the sidecar's sources: detected Lambda attributes < `OTEL_SERVICE_NAME` /
 //! `OTEL_RESOURCE_ATTRIBUTES` < `resource.attributes` in the config file. The result is merged into each

@@ -29,7 +29,6 @@ use std::net::SocketAddr;
 pub struct BindError {
     /// The configured address.
     pub addr: SocketAddr,
-    /// Why.
     #[source]
     pub source: std::io::Error,
 }

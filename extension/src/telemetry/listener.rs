@@ -84,7 +84,6 @@ impl Shared {
             .open_invocations()
     }
 
-    /// Batches received so far.
     pub fn batches(&self) -> u64 {
         self.batches.load(Ordering::Relaxed)
     }

@@ -124,7 +124,6 @@ impl FaasMetrics {
         });
     }
 
-    /// A cold start.
     pub fn coldstart(&self) {
         self.with(|i| i.coldstarts += 1);
     }

@@ -18,7 +18,6 @@ pub enum SubscribeError {
     /// Lambda refused the subscription.
     #[error("subscription refused: {status} {body}")]
     Refused {
-        /// Status code.
         status: StatusCode,
         /// Lambda's explanation (truncated).
         body: String,
