@@ -170,3 +170,81 @@ impl Flusher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ExporterConfig, Headers, RetryConfig, SignalExport};
+    use crate::exporter::otlp::OtlpExporter;
+    use crate::pipeline::Payload;
+    use crate::pipeline::resource::LambdaFacts;
+    use std::time::Duration;
+
+    fn flusher(otlp: Option<OtlpExporter>, stats: &Arc<Stats>) -> (Flusher, SharedBuffer) {
+        let buffer = SharedBuffer::new(1 << 20);
+        let exporters = Arc::new(Exporters::new(otlp, false, stats.clone(), 1 << 20));
+        let enricher = Arc::new(Enricher::new(&LambdaFacts::default(), &[]));
+        let flusher = Flusher::new(buffer.clone(), exporters, enricher, stats.clone());
+        (flusher, buffer)
+    }
+
+    /// An exporter to a port nobody listens on (what happens to its exports does not matter here).
+    fn remote(stats: &Arc<Stats>) -> OtlpExporter {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let signal = |path: &str| SignalExport {
+            url: format!("http://127.0.0.1:{port}/{path}"),
+            headers: Headers(Vec::new()),
+            gzip: false,
+            timeout: Duration::from_secs(1),
+        };
+        let config = ExporterConfig {
+            traces: signal("v1/traces"),
+            metrics: signal("v1/metrics"),
+            logs: signal("v1/logs"),
+            retry: RetryConfig {
+                max_attempts: 1,
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(5),
+            },
+        };
+        OtlpExporter::new(config, stats.clone())
+    }
+
+    #[tokio::test]
+    async fn a_changed_faas_snapshot_is_worth_an_export_of_its_own() {
+        let stats = Arc::new(Stats::new());
+        let metrics = Arc::new(FaasMetrics::new("other"));
+        let (flusher, _) = flusher(None, &stats);
+        let mut flusher = flusher.with_faas_metrics(metrics.clone());
+        assert!(!flusher.start(None), "nothing to send");
+        metrics.lambda_dropped(1);
+        assert!(flusher.start(None));
+        assert!(flusher.wait(Instant::now() + Duration::from_secs(5)).await);
+        assert!(!flusher.start(None), "the snapshot went out once");
+    }
+
+    #[tokio::test]
+    async fn the_sidecars_own_metrics_only_ride_along_with_an_export() {
+        let stats = Arc::new(Stats::new());
+        let (mut flusher, buffer) = flusher(Some(remote(&stats)), &stats);
+        stats.record_post_runtime(Duration::from_millis(1));
+        assert!(
+            !flusher.start(None),
+            "the sidecar's own figures are no reason to export"
+        );
+        assert!(
+            stats.take_report(&[]).is_some(),
+            "they stay for the next export"
+        );
+        stats.record_retry();
+        buffer.lock().push(Entry::new(&Payload::Traces(Vec::new())));
+        assert!(flusher.start(None));
+        assert!(
+            stats.take_report(&[]).is_none(),
+            "taken along with the traces"
+        );
+    }
+}
