@@ -36,11 +36,13 @@ pub fn check_runtime_api(value: Option<String>) -> Result<(), LambdaError> {
 }
 
 /// Registers, subscribes `telemetry` to the Telemetry API (still during init), then runs the controller
-/// until SHUTDOWN has been handled. `make_controller` receives what Lambda said about the function (for
-/// resource attributes) and the Telemetry API side if the subscription succeeded; it is called once.
+/// until SHUTDOWN has been handled. `make_controller` receives what Lambda said about the function (the
+/// register response completed from the environment, which `env` reads: [`LambdaFacts::detect`]) and the
+/// Telemetry API side if the subscription succeeded; it is called once.
 pub async fn run(
     extension_name: &str,
     telemetry: Option<TelemetryApi>,
+    env: impl Fn(&str) -> Option<String>,
     make_controller: impl FnOnce(&LambdaFacts, Option<TelemetryApi>) -> Controller,
 ) -> Result<(), LambdaError> {
     let (jobs, mut inbox) = mpsc::channel::<Job>(1);
@@ -62,12 +64,12 @@ pub async fn run(
         .register()
         .await
         .map_err(|e| LambdaError::Register(e.to_string()))?;
-    let facts = LambdaFacts {
-        function_name: Some(registered.function_name.clone()).filter(|n| !n.is_empty()),
-        function_version: Some(registered.function_version.clone()).filter(|v| !v.is_empty()),
-        account_id: registered.account_id.clone(),
-        ..LambdaFacts::default()
-    };
+    let facts = LambdaFacts::detect(
+        &registered.function_name,
+        &registered.function_version,
+        registered.account_id.clone(),
+        env,
+    );
     let telemetry = match telemetry {
         Some(telemetry) if telemetry.subscribe(&registered.extension_id).await => Some(telemetry),
         _ => None,

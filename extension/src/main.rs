@@ -5,7 +5,7 @@
 use extension::config::{self, Config};
 use extension::exporter::{Exporters, otlp::OtlpExporter};
 use extension::lifecycle::{completion::Completions, controller::Controller, flusher::Flusher};
-use extension::pipeline::resource::{Enricher, LambdaFacts};
+use extension::pipeline::resource::Enricher;
 use extension::pipeline::{SharedBuffer, stats::Stats};
 use extension::receiver::{self, Ingest};
 use extension::telemetry::TelemetryApi;
@@ -44,8 +44,9 @@ async fn run() -> Result<(), lambda::LambdaError> {
     let stats = Arc::new(Stats::new());
     let buffer = SharedBuffer::new(config.limits.max_buffer_bytes);
     let completions = Arc::new(Completions::default());
-    start_receivers(&config, Ingest::new(buffer.clone(), completions.clone()));
-    let telemetry = TelemetryApi::start(&config, buffer.clone(), completions.clone());
+    let ingest = Ingest::new(buffer.clone(), completions.clone());
+    start_receivers(&config, ingest.clone());
+    let telemetry = TelemetryApi::start(&config, ingest);
 
     let otlp = config
         .exporter
@@ -66,26 +67,9 @@ async fn run() -> Result<(), lambda::LambdaError> {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "otel-sidecar".to_owned());
-    lambda::run(&name, telemetry, |registered, telemetry| {
-        let facts = LambdaFacts {
-            function_name: registered
-                .function_name
-                .clone()
-                .or_else(|| env("AWS_LAMBDA_FUNCTION_NAME")),
-            function_version: registered
-                .function_version
-                .clone()
-                .or_else(|| env("AWS_LAMBDA_FUNCTION_VERSION")),
-            region: env("AWS_REGION"),
-            account_id: registered.account_id.clone(),
-            memory_mb: env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.parse().ok()),
-            log_stream: env("AWS_LAMBDA_LOG_STREAM_NAME"),
-        };
-        let enricher = Arc::new(Enricher::new(&facts, &config.resource_attributes));
-        let mut flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
-        if let Some(telemetry) = &telemetry {
-            flusher = flusher.with_snapshot(telemetry.metrics());
-        }
+    lambda::run(&name, telemetry, env, |facts, telemetry| {
+        let enricher = Arc::new(Enricher::new(facts, &config.resource_attributes));
+        let flusher = Flusher::new(buffer, exporters, enricher, stats.clone());
         let controller = Controller::new(config.flush, flusher, completions, stats);
         match telemetry {
             Some(telemetry) => controller.with_telemetry(telemetry),

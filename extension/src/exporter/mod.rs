@@ -8,14 +8,13 @@ pub mod retry;
 
 use crate::pipeline::resource::Enricher;
 use crate::pipeline::stats::Stats;
-use crate::pipeline::{Entry, Payload, Signal};
+use crate::pipeline::{Entry, Payload, PerSignal, Signal};
 use bytes::{Bytes, BytesMut};
 use console::Console;
 use otlp::{OtlpExporter, SendOutcome};
 use std::sync::Arc;
 use tokio::time::Instant;
 
-/// The configured exporters.
 #[derive(Debug)]
 pub struct Exporters {
     otlp: Option<OtlpExporter>,
@@ -64,20 +63,17 @@ impl Exporters {
         let Some(otlp) = &self.otlp else {
             return Vec::new();
         };
-        let mut per_signal: [Vec<Entry>; 3] = Default::default();
+        let mut per_signal: PerSignal<Vec<Entry>> = PerSignal::default();
         for entry in entries {
-            per_signal[entry.signal.index()].push(entry);
+            per_signal[entry.signal].push(entry);
         }
-        let [traces, metrics, logs] = per_signal;
-        let (kept_metrics, kept_traces, kept_logs) = tokio::join!(
-            self.export_signal(otlp, Signal::Metrics, metrics, enricher, deadline),
-            self.export_signal(otlp, Signal::Traces, traces, enricher, deadline),
-            self.export_signal(otlp, Signal::Logs, logs, enricher, deadline),
-        );
-        let mut kept = kept_metrics;
-        kept.extend(kept_traces);
-        kept.extend(kept_logs);
-        kept
+        // The signals concurrently; what is kept comes back in the canonical order (Signal::ALL).
+        let [first, second, third] = Signal::ALL.map(|signal| {
+            let entries = std::mem::take(&mut per_signal[signal]);
+            self.export_signal(otlp, signal, entries, enricher, deadline)
+        });
+        let (first, second, third) = tokio::join!(first, second, third);
+        [first, second, third].concat()
     }
 
     async fn export_signal(

@@ -6,8 +6,8 @@
 
 use super::retry::{Disposition, backoff, classify, parse_retry_after};
 use crate::config::{ExporterConfig, SignalExport};
-use crate::pipeline::Signal;
 use crate::pipeline::stats::Stats;
+use crate::pipeline::{PerSignal, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -46,9 +46,7 @@ pub struct OtlpExporter {
 #[derive(Debug)]
 struct Http {
     client: reqwest::Client,
-    traces: HeaderMap,
-    metrics: HeaderMap,
-    logs: HeaderMap,
+    headers: PerSignal<HeaderMap>,
 }
 
 impl OtlpExporter {
@@ -71,9 +69,7 @@ impl OtlpExporter {
                     .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
                 Ok(Http {
                     client,
-                    traces: header_map(&self.config.traces)?,
-                    metrics: header_map(&self.config.metrics)?,
-                    logs: header_map(&self.config.logs)?,
+                    headers: PerSignal::try_from_fn(|signal| header_map(self.settings(signal)))?,
                 })
             })
             .as_ref()
@@ -116,11 +112,7 @@ impl OtlpExporter {
             Err(reason) => return SendOutcome::Permanent(reason),
         };
         let settings = self.settings(signal);
-        let headers = match signal {
-            Signal::Traces => &http.traces,
-            Signal::Metrics => &http.metrics,
-            Signal::Logs => &http.logs,
-        };
+        let headers = &http.headers[signal];
         let (body, encoding) = if settings.gzip {
             match gzip(&body) {
                 Ok(compressed) => (compressed, Some("gzip")),

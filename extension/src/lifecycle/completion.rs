@@ -30,9 +30,9 @@
 //! too: the Telemetry API side uses them to place Lambda's invocation span in the function's trace and
 //! around the function's span.
 
+use super::notice::Notice;
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// How many invocations are remembered (only the recent ones matter).
@@ -41,9 +41,7 @@ const REMEMBERED: usize = 64;
 /// The ids of an invocation's root span, as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootSpan {
-    /// Its trace id.
     pub trace_id: Vec<u8>,
-    /// Its span id.
     pub span_id: Vec<u8>,
     /// Its parent's span id (empty when it started the trace).
     pub parent_span_id: Vec<u8>,
@@ -65,7 +63,7 @@ struct Finished {
 #[derive(Debug, Default)]
 pub struct Completions {
     finished: Mutex<VecDeque<Finished>>,
-    arrived: Notify,
+    arrived: Notice,
 }
 
 impl Completions {
@@ -108,7 +106,7 @@ impl Completions {
                 }
             }
         }
-        self.arrived.notify_waiters();
+        self.arrived.announce();
     }
 
     /// Whether the function itself signalled the end of invocation `id` (its root span, or the
@@ -142,18 +140,9 @@ impl Completions {
 
     /// Waits until `id` finished or `deadline` passes; returns whether it finished.
     pub async fn wait(&self, id: &str, deadline: Instant) -> bool {
-        loop {
-            let notified = self.arrived.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_finished(id) {
-                return true;
-            }
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(deadline) => return self.is_finished(id),
-            }
-        }
+        self.arrived
+            .wait_for(deadline, || self.is_finished(id))
+            .await
     }
 }
 
@@ -176,6 +165,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn wakes_on_the_matching_id_and_times_out_otherwise() {
         let completions = Arc::new(Completions::default());
+        let started = Instant::now();
         let waiter = {
             let completions = completions.clone();
             tokio::spawn(async move {
@@ -184,15 +174,23 @@ mod tests {
                     .await
             })
         };
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
         completions.mark("a".into(), root(1));
+        tokio::time::sleep(Duration::from_millis(10)).await;
         completions.mark_runtime_done("b".into());
         assert!(waiter.await.unwrap());
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(40),
+            "woken at b's arrival, after a's arrival did not end the wait"
+        );
+        let started = Instant::now();
         assert!(
             !completions
                 .wait("c", Instant::now() + Duration::from_millis(10))
                 .await
         );
+        assert_eq!(started.elapsed(), Duration::from_millis(10));
     }
 
     #[test]

@@ -80,8 +80,10 @@ impl Controller {
         }
     }
 
-    /// Adds the Telemetry API side, whose last events are awaited at SHUTDOWN.
+    /// Adds the Telemetry API side: its `faas.*` metrics are exported with each flush, its last events
+    /// awaited at SHUTDOWN.
     pub fn with_telemetry(mut self, telemetry: TelemetryApi) -> Self {
+        self.flusher = self.flusher.with_faas_metrics(telemetry.metrics());
         self.telemetry = Some(telemetry);
         self
     }
@@ -161,7 +163,7 @@ impl Controller {
             let settle_until = now + hard.saturating_duration_since(now) / 2;
             telemetry.settle_and_drain(settle_until).await;
         }
-        self.flusher.queue_self_report();
+        self.flusher.queue_metric_snapshots();
         for _ in 0..SHUTDOWN_ROUNDS {
             if !self.flusher.wait(hard).await {
                 break;

@@ -6,6 +6,7 @@ use crate::exporter::Exporters;
 use crate::lifecycle::completion::RootSpan;
 use crate::pipeline::resource::{Enricher, LambdaFacts};
 use crate::pipeline::{Entry, Payload, SharedBuffer};
+use crate::receiver::Ingest;
 use crate::telemetry::listener::Shared;
 use crate::telemetry::metrics::FaasMetrics;
 use crate::telemetry::translate::Translator;
@@ -33,8 +34,7 @@ fn rig() -> Rig {
     let metrics = Arc::new(FaasMetrics::new("other"));
     let telemetry = Arc::new(Shared::new(
         Translator::new(metrics.clone(), "other"),
-        buffer.clone(),
-        completions.clone(),
+        Ingest::new(buffer.clone(), completions.clone()),
         metrics,
     ));
     Rig {

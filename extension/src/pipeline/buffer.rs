@@ -6,7 +6,8 @@
 //! (the counts are exported as `otel_sidecar.dropped` and logged at the next flush). Data handed back after
 //! a failed export goes to the front (it is the oldest), so it is also the first to be evicted.
 
-use super::payload::{Payload, Signal};
+use super::payload::Payload;
+use super::signal::{PerSignal, Signal};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -31,7 +32,6 @@ impl SharedBuffer {
 /// One buffered request: an encoded Export*ServiceRequest of one signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// The signal.
     pub signal: Signal,
     /// The encoded request; requests of one signal concatenate into a valid merged request.
     pub body: Bytes,
@@ -76,7 +76,7 @@ pub struct Buffer {
     entries: VecDeque<Entry>,
     bytes: usize,
     cap: usize,
-    dropped: [u64; 3],
+    dropped: PerSignal<u64>,
 }
 
 impl Buffer {
@@ -86,7 +86,7 @@ impl Buffer {
             entries: VecDeque::new(),
             bytes: 0,
             cap,
-            dropped: [0; 3],
+            dropped: PerSignal::default(),
         }
     }
 
@@ -122,7 +122,6 @@ impl Buffer {
         self.entries.drain(..).collect()
     }
 
-    /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -132,13 +131,12 @@ impl Buffer {
         self.bytes
     }
 
-    /// Number of buffered entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Total items dropped so far, per signal (indexed by [`Signal::index`]).
-    pub fn dropped(&self) -> [u64; 3] {
+    /// Total items dropped so far, per signal.
+    pub fn dropped(&self) -> PerSignal<u64> {
         self.dropped
     }
 
@@ -153,13 +151,8 @@ impl Buffer {
     }
 
     fn count_drop(&mut self, entry: &Entry) {
-        self.dropped[entry.signal.index()] += entry.items;
+        self.dropped[entry.signal] += entry.items;
     }
-}
-
-/// Dropped counts for one signal, for readability at call sites.
-pub fn dropped_for(counts: &[u64; 3], signal: Signal) -> u64 {
-    counts[signal.index()]
 }
 
 #[cfg(test)]
@@ -208,15 +201,34 @@ mod tests {
         for _ in 0..3 {
             buffer.push(spans(1, 100));
         }
-        assert_eq!(buffer.dropped(), [0; 3]);
+        assert_eq!(buffer.dropped(), PerSignal::default());
         buffer.push(spans(1, 100));
-        assert_eq!(dropped_for(&buffer.dropped(), Signal::Traces), 1);
+        assert_eq!(buffer.dropped()[Signal::Traces], 1);
         assert_eq!(buffer.len(), 3);
         assert!(buffer.bytes() <= one * 3);
         // A bigger entry evicts as many as needed.
         buffer.push(spans(2, 100));
-        assert_eq!(dropped_for(&buffer.dropped(), Signal::Traces), 3);
+        assert_eq!(buffer.dropped()[Signal::Traces], 3);
         assert_eq!(buffer.len(), 2);
+    }
+
+    #[test]
+    fn drops_are_counted_under_the_dropped_entrys_own_signal() {
+        let entry = |signal, items| Entry::encoded(signal, Bytes::from(vec![0; 60]), items);
+        let mut buffer = Buffer::new(100);
+        buffer.push(entry(Signal::Metrics, 2));
+        buffer.push(entry(Signal::Logs, 3));
+        buffer.push(entry(Signal::Traces, 5));
+        buffer.push(entry(Signal::Traces, 7));
+        let dropped = buffer.dropped();
+        assert_eq!(
+            (
+                dropped[Signal::Metrics],
+                dropped[Signal::Logs],
+                dropped[Signal::Traces]
+            ),
+            (2, 3, 5)
+        );
     }
 
     #[test]
@@ -224,7 +236,7 @@ mod tests {
         let mut buffer = Buffer::new(64);
         buffer.push(spans(4, 100));
         assert!(buffer.is_empty());
-        assert_eq!(dropped_for(&buffer.dropped(), Signal::Traces), 4);
+        assert_eq!(buffer.dropped()[Signal::Traces], 4);
     }
 
     #[test]
@@ -236,7 +248,7 @@ mod tests {
         buffer.push(spans(1, 51));
         buffer.restore(old);
         // Room for only one of the two restored entries: the older one is dropped.
-        assert_eq!(dropped_for(&buffer.dropped(), Signal::Traces), 1);
+        assert_eq!(buffer.dropped()[Signal::Traces], 1);
         let drained = buffer.drain();
         assert_eq!(drained.len(), 3);
         assert_eq!(drained[0].bytes, one);

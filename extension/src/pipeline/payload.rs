@@ -1,5 +1,6 @@
 //! One received OTLP request, decoded: the resource-level lists of one signal, with size and item counts.
 
+use super::signal::Signal;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -7,40 +8,6 @@ use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, metric::Data};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
-
-/// The three OTLP signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Signal {
-    /// Spans.
-    Traces,
-    /// Metric data points.
-    Metrics,
-    /// Log records.
-    Logs,
-}
-
-impl Signal {
-    /// All signals, in export order (metrics first, like the handler sends them).
-    pub const ALL: [Signal; 3] = [Signal::Metrics, Signal::Traces, Signal::Logs];
-
-    /// Lower-case name used in logs, metrics and URLs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Traces => "traces",
-            Self::Metrics => "metrics",
-            Self::Logs => "logs",
-        }
-    }
-
-    /// Index into per-signal arrays.
-    pub fn index(self) -> usize {
-        match self {
-            Self::Traces => 0,
-            Self::Metrics => 1,
-            Self::Logs => 2,
-        }
-    }
-}
 
 /// Decoded telemetry of one signal.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +39,6 @@ impl From<ExportLogsServiceRequest> for Payload {
 }
 
 impl Payload {
-    /// Which signal this is.
     pub fn signal(&self) -> Signal {
         match self {
             Self::Traces(_) => Signal::Traces,
@@ -104,7 +70,7 @@ impl Payload {
         count as u64
     }
 
-    /// Whether there is nothing in it.
+    /// Whether it holds no resource at all.
     pub fn is_empty(&self) -> bool {
         match self {
             Self::Traces(list) => list.is_empty(),

@@ -1,5 +1,6 @@
-//! Resource enrichment: the Lambda attributes, `OTEL_RESOURCE_ATTRIBUTES` and `resource.attributes`,
-//! merged into the resource of everything exported.
+//! Resource enrichment: the Lambda attributes (from the register response and Lambda's environment,
+//! [`LambdaFacts::detect`]), `OTEL_RESOURCE_ATTRIBUTES` and `resource.attributes`, merged into the
+//! resource of everything exported.
 //!
 //! Precedence among the sidecar's sources: detected Lambda attributes < `OTEL_SERVICE_NAME` /
 //! `OTEL_RESOURCE_ATTRIBUTES` < `resource.attributes` in the config file. The result is merged into each
@@ -13,9 +14,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 /// What Lambda tells the sidecar about the function (environment and register response).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LambdaFacts {
-    /// `AWS_LAMBDA_FUNCTION_NAME` / register response.
+    /// The register response's `functionName`, else `AWS_LAMBDA_FUNCTION_NAME`.
     pub function_name: Option<String>,
-    /// `AWS_LAMBDA_FUNCTION_VERSION` / register response.
+    /// The register response's `functionVersion`, else `AWS_LAMBDA_FUNCTION_VERSION`.
     pub function_version: Option<String>,
     /// `AWS_REGION`.
     pub region: Option<String>,
@@ -25,6 +26,29 @@ pub struct LambdaFacts {
     pub memory_mb: Option<u64>,
     /// `AWS_LAMBDA_LOG_STREAM_NAME`, which identifies the execution environment.
     pub log_stream: Option<String>,
+}
+
+impl LambdaFacts {
+    /// The facts from the Extensions API's register response (`function_name` and `function_version`
+    /// empty when not given), completed from the variables Lambda sets, which `env` reads; the response
+    /// wins where both have a value.
+    pub fn detect(
+        function_name: &str,
+        function_version: &str,
+        account_id: Option<String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let given = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
+        Self {
+            function_name: given(function_name).or_else(|| env("AWS_LAMBDA_FUNCTION_NAME")),
+            function_version: given(function_version)
+                .or_else(|| env("AWS_LAMBDA_FUNCTION_VERSION")),
+            region: env("AWS_REGION"),
+            account_id,
+            memory_mb: env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.parse().ok()),
+            log_stream: env("AWS_LAMBDA_LOG_STREAM_NAME"),
+        }
+    }
 }
 
 /// The attributes the sidecar merges into exported resources.
@@ -141,6 +165,44 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn facts_come_from_the_register_response_then_the_environment() {
+        let env = |name: &str| match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("env-fn".to_owned()),
+            "AWS_LAMBDA_FUNCTION_VERSION" => Some("7".to_owned()),
+            "AWS_REGION" => Some("eu-west-1".to_owned()),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some("512".to_owned()),
+            "AWS_LAMBDA_LOG_STREAM_NAME" => Some("2026/12/06/[$LATEST]abc".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            LambdaFacts::detect("fn", "$LATEST", Some("123456789012".into()), env),
+            LambdaFacts {
+                function_name: Some("fn".into()),
+                function_version: Some("$LATEST".into()),
+                region: Some("eu-west-1".into()),
+                account_id: Some("123456789012".into()),
+                memory_mb: Some(512),
+                log_stream: Some("2026/12/06/[$LATEST]abc".into()),
+            }
+        );
+        let fallback = LambdaFacts::detect("", "", None, env);
+        assert_eq!(
+            (
+                fallback.function_name.as_deref(),
+                fallback.function_version.as_deref()
+            ),
+            (Some("env-fn"), Some("7")),
+            "an empty response field is not a name"
+        );
+        let bad_memory =
+            |name: &str| (name == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE").then(|| "lots".to_owned());
+        assert_eq!(
+            LambdaFacts::detect("", "", None, bad_memory),
+            LambdaFacts::default()
+        );
     }
 
     #[test]

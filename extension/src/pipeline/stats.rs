@@ -6,7 +6,8 @@
 use super::attributes::string as attr;
 use super::histogram::Hist;
 use super::metric_points::{Points, now_unix_nanos};
-use super::payload::{Payload, Signal};
+use super::payload::Payload;
+use super::signal::{PerSignal, Signal};
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use std::sync::{Mutex, PoisonError};
@@ -29,8 +30,8 @@ struct Inner {
     exports_ok: u64,
     exports_failed: u64,
     retries: u64,
-    rejected: [u64; 3],
-    dropped: [u64; 3],
+    rejected: PerSignal<u64>,
+    dropped: PerSignal<u64>,
     version: u64,
     reported_version: u64,
 }
@@ -59,8 +60,8 @@ impl Stats {
                 exports_ok: 0,
                 exports_failed: 0,
                 retries: 0,
-                rejected: [0; 3],
-                dropped: [0; 3],
+                rejected: PerSignal::default(),
+                dropped: PerSignal::default(),
                 version: 0,
                 reported_version: 0,
             }),
@@ -92,7 +93,7 @@ impl Stats {
 
     /// The backend refused `items` of `signal` (partial success or a non-retryable status).
     pub fn record_rejected(&self, signal: Signal, items: u64) {
-        self.with(|i| i.rejected[signal.index()] += items);
+        self.with(|i| i.rejected[signal] += items);
     }
 
     /// Time from the function finishing an invocation to the sidecar calling `next`.
@@ -101,7 +102,7 @@ impl Stats {
     }
 
     /// Updates the buffer's drop totals.
-    pub fn set_dropped(&self, dropped: [u64; 3]) {
+    pub fn set_dropped(&self, dropped: PerSignal<u64>) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if inner.dropped != dropped {
             inner.dropped = dropped;
@@ -131,10 +132,10 @@ impl Stats {
             now: now_unix_nanos(),
             attributes: Vec::new(),
         };
-        let per_signal = |counts: [u64; 3]| {
-            Signal::ALL
-                .iter()
-                .map(|s| (vec![attr("signal", s.as_str())], counts[s.index()]))
+        let per_signal = |counts: PerSignal<u64>| {
+            counts
+                .into_iter()
+                .map(|(signal, count)| (vec![attr("signal", signal.as_str())], count))
                 .collect()
         };
         let metrics = vec![
@@ -200,32 +201,63 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+
+    /// The value of each point of the per-signal counter `name`, by its `signal` attribute.
+    fn by_signal(report: &[ResourceMetrics], name: &str) -> Vec<(String, i64)> {
+        let metric = report[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap();
+        let Some(Data::Sum(sum)) = &metric.data else {
+            panic!("{name} is not a sum")
+        };
+        sum.data_points
+            .iter()
+            .map(|p| {
+                assert_eq!(p.attributes.len(), 1);
+                let Some(number_data_point::Value::AsInt(n)) = p.value else {
+                    panic!("{p:?}")
+                };
+                let signal = match p.attributes[0]
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.value.as_ref())
+                {
+                    Some(Value::StringValue(s)) => s.clone(),
+                    other => panic!("{other:?}"),
+                };
+                (signal, n)
+            })
+            .collect()
+    }
 
     #[test]
     fn reports_only_when_something_changed() {
         let stats = Stats::new();
         assert!(stats.take_report(&[]).is_none());
         stats.record_post_runtime(Duration::from_micros(300));
-        stats.set_dropped([2, 0, 1]);
+        let dropped = PerSignal::from_fn(|signal| match signal {
+            Signal::Traces => 2,
+            Signal::Metrics => 0,
+            Signal::Logs => 1,
+        });
+        stats.set_dropped(dropped);
         let Some(Payload::Metrics(report)) = stats.take_report(&[]) else {
             panic!("expected a report")
         };
-        let metrics = &report[0].scope_metrics[0].metrics;
-        let dropped = metrics
-            .iter()
-            .find(|m| m.name == "otel_sidecar.dropped")
-            .unwrap();
-        let Some(Data::Sum(sum)) = &dropped.data else {
-            panic!()
-        };
-        let traces = sum
-            .data_points
-            .iter()
-            .find(|p| p.attributes == vec![attr("signal", "traces")])
-            .unwrap();
-        assert_eq!(traces.value, Some(number_data_point::Value::AsInt(2)));
-        let post = metrics
+        assert_eq!(
+            by_signal(&report, "otel_sidecar.dropped"),
+            [
+                ("metrics".into(), 0),
+                ("traces".into(), 2),
+                ("logs".into(), 1)
+            ]
+        );
+        let post = report[0].scope_metrics[0]
+            .metrics
             .iter()
             .find(|m| m.name == "otel_sidecar.post_runtime.duration")
             .unwrap();
@@ -238,10 +270,29 @@ mod tests {
             "0.3 ms falls in the (0.25, 0.5] bucket"
         );
         assert!(stats.take_report(&[]).is_none());
-        stats.set_dropped([2, 0, 1]);
+        stats.set_dropped(dropped);
         assert!(
             stats.take_report(&[]).is_none(),
             "same totals are not a change"
+        );
+    }
+
+    #[test]
+    fn rejected_items_are_reported_under_their_own_signal() {
+        let stats = Stats::new();
+        stats.record_rejected(Signal::Logs, 4);
+        stats.record_rejected(Signal::Metrics, 1);
+        stats.record_rejected(Signal::Logs, 2);
+        let Some(Payload::Metrics(report)) = stats.take_report(&[]) else {
+            panic!("expected a report")
+        };
+        assert_eq!(
+            by_signal(&report, "otel_sidecar.rejected"),
+            [
+                ("metrics".into(), 1),
+                ("traces".into(), 0),
+                ("logs".into(), 6)
+            ]
         );
     }
 }

@@ -1,4 +1,8 @@
-//! The single entry point of received data: buffer it, then signal finished invocations.
+//! The single way received data gets into the buffer: the receivers' OTLP data and what the Telemetry
+//! API side makes of Lambda's events. Data is buffered first, then the invocations it shows finished
+//! are marked (see [`crate::lifecycle::completion`]), so a flush woken by the mark finds the data
+//! buffered. Only the function's data can carry its root span; Lambda's reports end invocations
+//! through [`Ingest::accept_from_lambda`], which never counts as the function's own signal.
 
 use crate::lifecycle::completion::{Completions, RootSpan};
 use crate::pipeline::{Entry, Payload, SharedBuffer};
@@ -9,7 +13,7 @@ use std::sync::Arc;
 /// The attribute that carries the Lambda request id on the handler's root span.
 pub const INVOCATION_ID_ATTRIBUTE: &str = "faas.invocation_id";
 
-/// Cheap to clone; shared by every receiver.
+/// Cheap to clone; shared by every receiver and the Telemetry API listener.
 #[derive(Debug, Clone)]
 pub struct Ingest {
     buffer: SharedBuffer,
@@ -25,8 +29,8 @@ impl Ingest {
         }
     }
 
-    /// Buffers `payload` (evicting the oldest data if the buffer is full), then marks the invocations
-    /// whose root span it contains as finished. Never blocks on exporting.
+    /// Buffers the function's `payload` (evicting the oldest data if the buffer is full), then marks the
+    /// invocations whose root span it contains as finished. Never blocks on exporting.
     pub fn accept(&self, payload: Payload) {
         self.accept_encoded(&payload, None);
     }
@@ -46,6 +50,29 @@ impl Ingest {
         for (id, root) in finished {
             self.completions.mark(id, root);
         }
+    }
+}
+
+impl Ingest {
+    /// Buffers `payloads` made from Lambda's Telemetry API events (empty ones are skipped), then marks
+    /// the invocations Lambda reported over (`platform.runtimeDone` or `platform.report`, `ended`) as
+    /// finished. The spans in them are Lambda's: they are not looked at for the function's root span.
+    pub fn accept_from_lambda(&self, payloads: &[Payload], ended: Vec<String>) {
+        {
+            let mut buffer = self.buffer.lock();
+            for payload in payloads.iter().filter(|p| !p.is_empty()) {
+                buffer.push(Entry::new(payload));
+            }
+        }
+        for id in ended {
+            self.completions.mark_runtime_done(id);
+        }
+    }
+
+    /// What is known about finished invocations, to read (the Telemetry API side places Lambda's spans
+    /// around the function's root span).
+    pub fn completions(&self) -> &Completions {
+        &self.completions
     }
 }
 
@@ -146,5 +173,30 @@ mod tests {
         );
         assert!(!completions.is_finished("not-root"));
         assert_eq!(buffer.lock().len(), 1);
+    }
+
+    #[test]
+    fn lambdas_spans_are_buffered_but_never_taken_for_the_functions_root_span() {
+        let invocation_span = Payload::Traces(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span(SpanKind::Server, b"", Some("a"))],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+        let buffer = SharedBuffer::new(1 << 20);
+        let completions = Arc::new(Completions::default());
+        let ingest = Ingest::new(buffer.clone(), completions.clone());
+        ingest.accept_from_lambda(
+            &[invocation_span, Payload::Logs(Vec::new())],
+            vec!["b".into()],
+        );
+        assert_eq!(buffer.lock().len(), 1, "the empty payload is skipped");
+        assert!(
+            !completions.is_finished("a"),
+            "a Lambda span is not the function's signal"
+        );
+        assert!(completions.is_finished("b") && !completions.signalled_by_function("b"));
+        assert!(ingest.completions().root_span("b").is_none());
     }
 }

@@ -5,8 +5,10 @@
 //! - `grpc`: OTLP/gRPC (cargo feature `grpc`, off by default: +0.64 MB); without it, `grpc_refusal`
 //!   answers gRPC calls on the same address with `UNIMPLEMENTED`, so SDKs fail fast instead of retrying.
 //!
-//! A new source (the Lambda Telemetry API listener) plugs in the same way: convert to a `Payload`, call
-//! [`Ingest::accept`], and start its server from [`serve`]-like wiring in `main.rs`.
+//! [`Ingest`] is the only way received data gets into the buffer: the Telemetry API listener
+//! ([`crate::telemetry`]) hands what it makes of Lambda's events to [`Ingest::accept_from_lambda`], and
+//! serves on [`serve`] too. A new OTLP source converts to a `Payload` and calls [`Ingest::accept`]. (The
+//! flusher adds the metric snapshots and puts back undelivered data itself: [`crate::lifecycle::flusher`].)
 
 pub mod decode;
 #[cfg(feature = "grpc")]
@@ -27,7 +29,6 @@ use std::net::SocketAddr;
 pub struct BindError {
     /// The configured address.
     pub addr: SocketAddr,
-    /// Why.
     #[source]
     pub source: std::io::Error,
 }

@@ -1,6 +1,7 @@
-//! The HTTP endpoint Lambda delivers Telemetry API batches to. Each batch is parsed record by record,
-//! translated, its spans and logs buffered and the invocations Lambda reported over signalled to the
-//! lifecycle before the answer, which takes microseconds: the answer never waits for an export. A body
+//! The HTTP endpoint Lambda delivers Telemetry API batches to. Each batch is parsed record by record and
+//! translated; its spans and logs go through [`Ingest::accept_from_lambda`], which buffers them and then
+//! marks the invocations Lambda reported over as finished, all before the answer, which takes
+//! microseconds: the answer never waits for an export. A body
 //! that is not a JSON array gets 400 (Lambda logs it); bad records inside a valid batch (not parsing, or
 //! not fitting the invocations seen: unknown request id, duplicate, late) are skipped, counted and
 //! logged (the first few), never failing the batch.
@@ -9,15 +10,14 @@ use super::metrics::FaasMetrics;
 use super::otlp;
 use super::parse::{Skipped, parse_batch};
 use super::translate::{Produced, Translator};
-use crate::lifecycle::completion::Completions;
-use crate::pipeline::{Entry, SharedBuffer};
+use crate::lifecycle::notice::Notice;
+use crate::receiver::Ingest;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::Notify;
 
 /// Largest accepted batch: Lambda's `maxBytes` is at most 1 MiB, JSON framing included.
 const MAX_BODY: usize = 4 << 20;
@@ -29,31 +29,24 @@ const LOGGED_SKIPS: u64 = 10;
 #[derive(Debug)]
 pub struct Shared {
     translator: Mutex<Translator>,
-    buffer: SharedBuffer,
-    completions: Arc<Completions>,
+    ingest: Ingest,
     metrics: Arc<FaasMetrics>,
     skipped: AtomicU64,
     batches: AtomicU64,
-    /// Notified after each batch.
-    pub delivered: Notify,
+    /// Announced after each batch.
+    pub delivered: Notice,
 }
 
 impl Shared {
-    /// State buffering into `buffer`, signalling `runtimeDone` to `completions`.
-    pub fn new(
-        translator: Translator,
-        buffer: SharedBuffer,
-        completions: Arc<Completions>,
-        metrics: Arc<FaasMetrics>,
-    ) -> Self {
+    /// State translating with `translator` and handing the results to `ingest`.
+    pub fn new(translator: Translator, ingest: Ingest, metrics: Arc<FaasMetrics>) -> Self {
         Self {
             translator: Mutex::new(translator),
-            buffer,
-            completions,
+            ingest,
             metrics,
             skipped: AtomicU64::new(0),
             batches: AtomicU64::new(0),
-            delivered: Notify::new(),
+            delivered: Notice::default(),
         }
     }
 
@@ -66,10 +59,10 @@ impl Shared {
             .translator
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .apply(batch.events, &self.completions);
+            .apply(batch.events, self.ingest.completions());
         self.note_skipped(&produced.skipped);
         self.buffer_produced(produced);
-        self.delivered.notify_waiters();
+        self.delivered.announce();
         Ok(())
     }
 
@@ -79,7 +72,7 @@ impl Shared {
             .translator
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .drain(&self.completions);
+            .drain(self.ingest.completions());
         self.buffer_produced(produced);
     }
 
@@ -91,7 +84,6 @@ impl Shared {
             .open_invocations()
     }
 
-    /// Batches received so far.
     pub fn batches(&self) -> u64 {
         self.batches.load(Ordering::Relaxed)
     }
@@ -103,18 +95,14 @@ impl Shared {
             ended,
             skipped: _,
         } = produced;
-        if !spans.is_empty() || !logs.is_empty() {
-            let mut buffer = self.buffer.lock();
-            if !spans.is_empty() {
-                buffer.push(Entry::new(&otlp::traces(spans)));
-            }
-            if !logs.is_empty() {
-                buffer.push(Entry::new(&otlp::logs(logs)));
-            }
+        let mut payloads = Vec::new();
+        if !spans.is_empty() {
+            payloads.push(otlp::traces(spans));
         }
-        for id in ended {
-            self.completions.mark_runtime_done(id);
+        if !logs.is_empty() {
+            payloads.push(otlp::logs(logs));
         }
+        self.ingest.accept_from_lambda(&payloads, ended);
     }
 
     fn note_skipped(&self, skipped: &[Skipped]) {
@@ -178,19 +166,24 @@ async fn deliver(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Signal;
+    use crate::lifecycle::completion::Completions;
+    use crate::pipeline::{SharedBuffer, Signal};
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt as _;
 
-    fn shared() -> Arc<Shared> {
+    fn shared_with(buffer: SharedBuffer) -> Arc<Shared> {
         let metrics = Arc::new(FaasMetrics::new("other"));
+        let ingest = Ingest::new(buffer, Arc::new(Completions::default()));
         Arc::new(Shared::new(
             Translator::new(metrics.clone(), "other"),
-            SharedBuffer::new(1 << 20),
-            Arc::new(Completions::default()),
+            ingest,
             metrics,
         ))
+    }
+
+    fn shared() -> Arc<Shared> {
+        shared_with(SharedBuffer::new(1 << 20))
     }
 
     async fn post(shared: &Arc<Shared>, path: &str, body: &str) -> StatusCode {
@@ -206,20 +199,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_is_buffered_and_every_runtime_done_signalled_before_the_answer() {
-        let shared = shared();
+        let buffer = SharedBuffer::new(1 << 20);
+        let shared = shared_with(buffer.clone());
         let start = include_str!("../../tests/fixtures/telemetry/platform.start.json");
         assert_eq!(post(&shared, "/", start).await, StatusCode::OK);
         let success = include_str!("../../tests/fixtures/telemetry/platform.runtimeDone.json");
         assert_eq!(post(&shared, "/any/path", success).await, StatusCode::OK);
         assert!(
             shared
-                .completions
+                .ingest
+                .completions()
                 .is_finished("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"),
             "rapid sends runtimeDone once the runtime called next, after the function's hand-off"
         );
         assert!(
             !shared
-                .completions
+                .ingest
+                .completions()
                 .signalled_by_function("6d68ca91-49c9-448d-89b8-7ca3e6dc66aa")
         );
         // A runtimeDone for a request that never started still ends the wait, but is not counted.
@@ -227,18 +223,13 @@ mod tests {
         assert_eq!(post(&shared, "/", error).await, StatusCode::OK);
         assert!(
             shared
-                .completions
+                .ingest
+                .completions()
                 .is_finished("0f3a5b2c-7e31-4c8e-9a0b-5d4c3b2a1f00")
         );
         let batch = include_str!("../../tests/fixtures/telemetry/mixed-batch.json");
         assert_eq!(post(&shared, "/", batch).await, StatusCode::OK);
-        let signals: Vec<Signal> = shared
-            .buffer
-            .lock()
-            .drain()
-            .iter()
-            .map(|e| e.signal)
-            .collect();
+        let signals: Vec<Signal> = buffer.lock().drain().iter().map(|e| e.signal).collect();
         assert!(
             signals.contains(&Signal::Traces),
             "the reported invocation's spans"

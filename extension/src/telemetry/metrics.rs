@@ -22,7 +22,6 @@
 
 use super::otlp;
 use super::parse::SkipReason;
-use crate::lifecycle::flusher::MetricSnapshot;
 use crate::pipeline::Payload;
 use crate::pipeline::histogram::Hist;
 use crate::pipeline::metric_points::{Points, now_unix_nanos};
@@ -125,7 +124,6 @@ impl FaasMetrics {
         });
     }
 
-    /// A cold start.
     pub fn coldstart(&self) {
         self.with(|i| i.coldstarts += 1);
     }
@@ -276,12 +274,6 @@ impl FaasMetrics {
             i.lambda_dropped,
         ));
         Some(otlp::metrics(metrics))
-    }
-}
-
-impl MetricSnapshot for FaasMetrics {
-    fn take_report(&self) -> Option<Payload> {
-        FaasMetrics::take_report(self)
     }
 }
 

@@ -31,9 +31,7 @@ pub mod translate;
 pub mod xray;
 
 use crate::config::{Config, TelemetryApiConfig};
-use crate::lifecycle::completion::Completions;
-use crate::pipeline::SharedBuffer;
-use crate::receiver::{self, BindError, Protocol};
+use crate::receiver::{self, BindError, Ingest, Protocol};
 use listener::Shared;
 use metrics::FaasMetrics;
 use std::net::SocketAddr;
@@ -73,36 +71,24 @@ pub struct TelemetryApi {
 impl TelemetryApi {
     /// The Telemetry API side for `config`, listening, or `None` when disabled, when no stream is worth
     /// subscribing to (see [`effective_streams`]) or when the port is taken (logged).
-    pub fn start(
-        config: &Config,
-        buffer: SharedBuffer,
-        completions: Arc<Completions>,
-    ) -> Option<TelemetryApi> {
+    pub fn start(config: &Config, ingest: Ingest) -> Option<TelemetryApi> {
         let mut telemetry = config.telemetry_api.clone()?;
         telemetry.types =
             effective_streams(&telemetry.types, config.exporter.is_some(), config.console);
         if telemetry.types.is_empty() {
             return None;
         }
-        Self::listen(&telemetry, buffer, completions)
+        Self::listen(&telemetry, ingest)
             .map_err(|error| tracing::error!(message = "Telemetry API listener disabled", %error))
             .ok()
     }
 
-    /// Binds the listener (before subscribing: Lambda may deliver at once).
-    pub fn listen(
-        config: &TelemetryApiConfig,
-        buffer: SharedBuffer,
-        completions: Arc<Completions>,
-    ) -> Result<Self, BindError> {
+    /// Binds the listener (before subscribing: Lambda may deliver at once); what it translates goes
+    /// into the buffer through `ingest`.
+    pub fn listen(config: &TelemetryApiConfig, ingest: Ingest) -> Result<Self, BindError> {
         let metrics = Arc::new(FaasMetrics::new(config.faas_trigger));
         let translator = Translator::new(metrics.clone(), config.faas_trigger);
-        let shared = Arc::new(Shared::new(
-            translator,
-            buffer,
-            completions,
-            metrics.clone(),
-        ));
+        let shared = Arc::new(Shared::new(translator, ingest, metrics.clone()));
         let local = receiver::serve(
             config.listener,
             listener::router(shared.clone()),
@@ -118,7 +104,7 @@ impl TelemetryApi {
 
     /// Subscribes; logs the outcome once. Returns whether events will come.
     pub async fn subscribe(&self, extension_id: &str) -> bool {
-        match subscribe::subscribe(&self.config, self.local.port(), extension_id, None).await {
+        match subscribe::subscribe(&self.config, self.local.port(), extension_id).await {
             Ok(()) => {
                 tracing::info!(
                     message = "subscribed to the Telemetry API",
@@ -149,18 +135,10 @@ impl TelemetryApi {
     pub async fn settle_and_drain(&self, until: Instant) {
         let bound =
             (Instant::now() + self.config.buffer_timeout + Duration::from_millis(500)).min(until);
-        loop {
-            let delivered = self.shared.delivered.notified();
-            tokio::pin!(delivered);
-            delivered.as_mut().enable();
-            if self.shared.open_invocations() == 0 {
-                break;
-            }
-            tokio::select! {
-                () = &mut delivered => {}
-                () = tokio::time::sleep_until(bound) => break,
-            }
-        }
+        self.shared
+            .delivered
+            .wait_for(bound, || self.shared.open_invocations() == 0)
+            .await;
         let open = self.shared.open_invocations();
         if open > 0 {
             tracing::info!(
@@ -175,6 +153,64 @@ impl TelemetryApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::completion::Completions;
+    use crate::pipeline::{SharedBuffer, Signal};
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_waits_for_the_open_invocations_report_then_for_one_period_at_most() {
+        let config = TelemetryApiConfig {
+            listener: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..TelemetryApiConfig::default()
+        };
+        let buffer = SharedBuffer::new(1 << 20);
+        let ingest = Ingest::new(buffer.clone(), Arc::new(Completions::default()));
+        let telemetry = TelemetryApi::listen(&config, ingest).unwrap();
+        let shared = telemetry.shared.clone();
+        shared
+            .accept(fixture!("platform.start.json").as_bytes())
+            .unwrap();
+        shared
+            .accept(fixture!("platform.runtimeDone.json").as_bytes())
+            .unwrap();
+        assert_eq!(shared.open_invocations(), 1);
+        let lambda = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            shared
+                .accept(fixture!("platform.report.json").as_bytes())
+                .unwrap();
+        });
+        let started = Instant::now();
+        telemetry
+            .settle_and_drain(started + Duration::from_secs(2))
+            .await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(40),
+            "ends when the report arrives"
+        );
+        lambda.await.unwrap();
+        let buffered = |buffer: &SharedBuffer| -> Vec<Signal> {
+            buffer.lock().drain().iter().map(|e| e.signal).collect()
+        };
+        assert_eq!(buffered(&buffer), [Signal::Traces]);
+
+        // No report: one buffering period plus the margin, then the invocation is emitted as it is.
+        telemetry
+            .shared
+            .accept(
+                fixture!("platform.start.json")
+                    .replace("6d68", "7e79")
+                    .as_bytes(),
+            )
+            .unwrap();
+        let started = Instant::now();
+        telemetry
+            .settle_and_drain(started + Duration::from_secs(2))
+            .await;
+        assert_eq!(started.elapsed(), Duration::from_millis(525));
+        assert_eq!(telemetry.shared.open_invocations(), 0);
+        assert_eq!(buffered(&buffer), [Signal::Traces]);
+    }
 
     #[test]
     fn log_streams_only_when_they_can_leave_and_never_the_consoles_own_output() {

@@ -18,7 +18,6 @@ pub enum SubscribeError {
     /// Lambda refused the subscription.
     #[error("subscription refused: {status} {body}")]
     Refused {
-        /// Status code.
         status: StatusCode,
         /// Lambda's explanation (truncated).
         body: String,
@@ -44,21 +43,25 @@ pub fn request_body(config: &TelemetryApiConfig, port: u16) -> String {
 }
 
 /// Subscribes extension `extension_id` (from the register response), delivering to the listener bound on
-/// `port`, at the Extensions API host in `AWS_LAMBDA_RUNTIME_API`, or at `endpoint` when given.
+/// `port`, at the Extensions API host in `AWS_LAMBDA_RUNTIME_API`.
 pub async fn subscribe(
     config: &TelemetryApiConfig,
     port: u16,
     extension_id: &str,
-    endpoint: Option<http::Uri>,
 ) -> Result<(), SubscribeError> {
-    let builder = Client::builder();
-    let builder = match endpoint {
-        Some(uri) => builder.with_endpoint(uri),
-        None => builder,
-    };
-    let client = builder
+    let client = Client::builder()
         .build()
         .map_err(|e| SubscribeError::Unavailable(e.to_string()))?;
+    subscribe_with(&client, config, port, extension_id).await
+}
+
+/// [`subscribe`] through `client` (the tests' client talks to a local Extensions API).
+async fn subscribe_with(
+    client: &Client,
+    config: &TelemetryApiConfig,
+    port: u16,
+    extension_id: &str,
+) -> Result<(), SubscribeError> {
     let request = build_request()
         .method(Method::PUT)
         .uri("/2022-07-01/telemetry")
@@ -111,13 +114,13 @@ mod tests {
     use super::*;
     use axum::routing::put;
 
-    /// An Extensions API host answering the subscription with `status`; returns its address.
-    async fn api_answering(status: StatusCode) -> http::Uri {
+    /// A client of an Extensions API host answering the subscription with `status`.
+    async fn api_answering(status: StatusCode) -> Client {
         api_answering_with(status, "").await
     }
 
-    /// An Extensions API host answering the subscription with `status` and `answer`.
-    async fn api_answering_with(status: StatusCode, answer: &'static str) -> http::Uri {
+    /// A client of an Extensions API host answering the subscription with `status` and `answer`.
+    async fn api_answering_with(status: StatusCode, answer: &'static str) -> Client {
         let app = axum::Router::new().route(
             "/2022-07-01/telemetry",
             put(move |body: String| async move {
@@ -128,14 +131,21 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}").parse().unwrap()
+        client(format!("http://{addr}"))
+    }
+
+    fn client(endpoint: String) -> Client {
+        Client::builder()
+            .with_endpoint(endpoint.parse().unwrap())
+            .build()
+            .unwrap()
     }
 
     #[tokio::test]
     async fn outcomes_tell_a_missing_api_from_a_refusal() {
         let config = TelemetryApiConfig::default();
         let ok = api_answering(StatusCode::OK).await;
-        assert!(subscribe(&config, 4319, "id", Some(ok)).await.is_ok());
+        assert!(subscribe_with(&ok, &config, 4319, "id").await.is_ok());
         // The Runtime Interface Emulator's stub: accepted, and nothing will ever come (its exact answer).
         let stub = api_answering_with(
             StatusCode::ACCEPTED,
@@ -143,27 +153,25 @@ mod tests {
         )
         .await;
         assert!(matches!(
-            subscribe(&config, 4319, "id", Some(stub)).await,
+            subscribe_with(&stub, &config, 4319, "id").await,
             Err(SubscribeError::Unavailable(_))
         ));
         let accepted = api_answering_with(StatusCode::OK, r#"{"errorType":"Other"}"#).await;
-        assert!(subscribe(&config, 4319, "id", Some(accepted)).await.is_ok());
+        assert!(subscribe_with(&accepted, &config, 4319, "id").await.is_ok());
         // Tools without the API at all.
         let missing = api_answering(StatusCode::NOT_FOUND).await;
         assert!(matches!(
-            subscribe(&config, 4319, "id", Some(missing)).await,
+            subscribe_with(&missing, &config, 4319, "id").await,
             Err(SubscribeError::Unavailable(_))
         ));
         let refused = api_answering(StatusCode::BAD_REQUEST).await;
         assert!(matches!(
-            subscribe(&config, 4319, "id", Some(refused)).await,
+            subscribe_with(&refused, &config, 4319, "id").await,
             Err(SubscribeError::Refused { .. })
         ));
-        let nobody: http::Uri = format!("http://127.0.0.1:{}", closed_port())
-            .parse()
-            .unwrap();
+        let nobody = client(format!("http://127.0.0.1:{}", closed_port()));
         assert!(matches!(
-            subscribe(&config, 4319, "id", Some(nobody)).await,
+            subscribe_with(&nobody, &config, 4319, "id").await,
             Err(SubscribeError::Unavailable(_))
         ));
     }
