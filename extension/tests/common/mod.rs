@@ -207,6 +207,7 @@ impl Sandbox {
             stderr: output.clone(),
             stdout: output,
             exit_after: sidecar.after.unwrap_or_default(),
+            budget: report.budget,
         }
     }
 
@@ -241,6 +242,9 @@ pub struct Finished {
     pub stderr: String,
     pub stdout: String,
     pub exit_after: Duration,
+    /// Lambda's SHUTDOWN deadline, from the start of the shutdown (the sidecar was not killed, so it
+    /// exited before it).
+    pub budget: Duration,
 }
 
 impl Finished {
@@ -271,6 +275,20 @@ impl Finished {
                 self.stderr
             );
         }
+    }
+
+    /// The budget the sidecar gave its SHUTDOWN flush (`budget_ms` of its "shutdown: flushing" line): its
+    /// own deadline arithmetic, independent of how loaded the machine is.
+    pub fn shutdown_flush_budget(&self) -> Duration {
+        let ms = self
+            .stderr
+            .lines()
+            .find(|l| l.contains("shutdown: flushing"))
+            .and_then(|l| l.split("budget_ms=").nth(1))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no budget_ms in the shutdown line:\n{}", self.stderr));
+        Duration::from_millis(ms)
     }
 
     /// The final (largest) value of the sidecar's own cumulative metric `name` with attribute `signal`.
