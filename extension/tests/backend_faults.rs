@@ -1,12 +1,15 @@
 //! The real sidecar against a failing backend: down for a while then back (nothing lost, nothing
-//! duplicated, no drops below the cap), down long enough to overflow the cap (the oldest data dropped and
-//! counted exactly), and hanging (each invocation delayed by at most the configured bound).
+//! duplicated, no drops below the cap), failing one request in the middle of an export (the rest kept,
+//! then delivered once), refusing data for good (dropped, counted in `otel_sidecar.rejected`), down long
+//! enough to overflow the cap (the oldest data dropped and counted exactly), hanging (each invocation
+//! delayed by at most the configured bound), and at SHUTDOWN (exit before Lambda's deadline).
 
 mod common;
 
-use common::{Options, Sandbox, Work};
+use common::{Options, Sandbox, Work, expected_spans};
+use std::collections::VecDeque;
 use std::time::Duration;
-use testkit::Behaviour;
+use testkit::{Behaviour, FakeOtlpBackend};
 
 /// The sidecar's default `flush.shutdown_margin_ms`.
 const SHUTDOWN_MARGIN: Duration = Duration::from_millis(300);
@@ -179,6 +182,143 @@ async fn at_shutdown_a_failing_backend_is_retried_until_the_margin_and_the_sidec
     assert!(
         finished.stderr.contains("not delivered"),
         "the loss is logged:\n{}",
+        finished.stderr
+    );
+}
+
+/// A sandbox whose sidecar sends traces to the harness's backend and metrics to the returned one, so
+/// that what a test makes the traces backend do happens to trace requests alone (in their order).
+async fn traces_apart(config: &str) -> (Sandbox, FakeOtlpBackend) {
+    let metrics = FakeOtlpBackend::start().await.unwrap();
+    let env = vec![(
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT".to_owned(),
+        format!("{}/v1/metrics", metrics.endpoint()),
+    )];
+    let sandbox = Sandbox::start(Options {
+        config: config.to_owned(),
+        env,
+        ..Options::default()
+    })
+    .await;
+    (sandbox, metrics)
+}
+
+/// Trace requests the backend has seen (any status).
+fn trace_requests(backend: &FakeOtlpBackend) -> Vec<u16> {
+    backend
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/traces")
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_one_failed_request_the_rest_of_the_export_is_kept_and_delivered_once() {
+    // One attempt per request, so the failure is not hidden by an immediate retry; requests of about
+    // two invocations each, so one export is several requests.
+    let config = "flush: { mode: end }\nlimits: { max_request_bytes: 2048 }\nexporter:\n  retry: { max_attempts: 1 }\n";
+    let (sandbox, metrics) = traces_apart(config).await;
+    let work = Work {
+        spans: 8,
+        ..Work::default()
+    };
+    sandbox.backend().set_behaviour(Behaviour::Fail {
+        status: 503,
+        retry_after: None,
+    });
+    let mut expected = sandbox.invoke_times(6, &work).await;
+    assert!(sandbox.backend().traces().is_empty());
+
+    // The next export: its first request accepted, its second failed.
+    sandbox
+        .backend()
+        .set_behaviour(Behaviour::Sequence(VecDeque::from([
+            Behaviour::Accept,
+            Behaviour::Fail {
+                status: 503,
+                retry_after: None,
+            },
+        ])));
+    let before = trace_requests(sandbox.backend()).len();
+    expected.extend(sandbox.invoke_times(1, &work).await);
+    let during = trace_requests(sandbox.backend())[before..].to_vec();
+    assert_eq!(
+        during,
+        [200, 503],
+        "after the failure the rest is kept, not sent on"
+    );
+    let delivered = common::span_counts(sandbox.backend());
+    assert!(
+        !delivered.is_empty() && delivered.len() < expected.len(),
+        "part delivered, the rest still buffered: {} of {}",
+        delivered.len(),
+        expected.len()
+    );
+
+    // Accepting again: the rest goes out with the next flush, nothing twice.
+    expected.extend(sandbox.invoke_times(1, &work).await);
+    let finished = sandbox.shutdown_cleanly().await;
+    finished.assert_delivered_once(&expected);
+    assert_eq!(finished.span_counts().len(), expected.len());
+    assert_eq!(
+        common::self_metric(&metrics, "otel_sidecar.dropped", "traces"),
+        Some(0.0)
+    );
+    assert_eq!(
+        common::self_metric(&metrics, "otel_sidecar.rejected", "traces"),
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_the_backend_refuses_for_good_is_dropped_once_and_counted_as_rejected() {
+    let (sandbox, metrics) = traces_apart(&format!("flush: {{ mode: end }}\n{FAST_RETRIES}")).await;
+    let work = Work::default();
+
+    // 400: the OTLP spec forbids a retry; the items are dropped and counted.
+    sandbox.backend().set_behaviour(Behaviour::Fail {
+        status: 400,
+        retry_after: None,
+    });
+    let (refused, _) = sandbox.invoke(&work).await;
+    assert_eq!(
+        trace_requests(sandbox.backend()),
+        [400],
+        "sent once, never retried"
+    );
+
+    // A partial success: delivered, with the backend's count of refused spans.
+    sandbox
+        .backend()
+        .set_behaviour(Behaviour::PartialSuccess { rejected: 2 });
+    let (partial, _) = sandbox.invoke(&work).await;
+    sandbox.backend().set_behaviour(Behaviour::Accept);
+    let (accepted, _) = sandbox.invoke(&work).await;
+
+    let finished = sandbox.shutdown_cleanly().await;
+    assert_eq!(
+        trace_requests(finished.backend()),
+        [400, 200, 200],
+        "nothing refused was sent again"
+    );
+    let counts = finished.span_counts();
+    for name in expected_spans(&refused, &work) {
+        assert!(!counts.contains_key(&name), "{name} refused yet delivered");
+    }
+    finished.assert_delivered_once(&expected_spans(&partial, &work));
+    finished.assert_delivered_once(&expected_spans(&accepted, &work));
+    let refused_spans = (work.spans + 1) as f64;
+    assert_eq!(
+        common::self_metric(&metrics, "otel_sidecar.rejected", "traces"),
+        Some(refused_spans + 2.0),
+        "the refused request's spans and the partial success's count"
+    );
+    assert!(
+        finished
+            .stderr
+            .contains("backend refused telemetry; dropped"),
+        "{}",
         finished.stderr
     );
 }

@@ -256,11 +256,7 @@ impl Finished {
 
     /// How many times each span name reached the backend.
     pub fn span_counts(&self) -> std::collections::BTreeMap<String, usize> {
-        let mut counts = std::collections::BTreeMap::new();
-        for span in testkit::otlp_view::spans(&self.backend().traces()) {
-            *counts.entry(span.name).or_insert(0) += 1;
-        }
-        counts
+        span_counts(self.backend())
     }
 
     /// Asserts that each span in `names` reached the backend exactly once.
@@ -293,15 +289,29 @@ impl Finished {
 
     /// The final (largest) value of the sidecar's own cumulative metric `name` with attribute `signal`.
     pub fn self_metric(&self, name: &str, signal: &str) -> Option<f64> {
-        testkit::otlp_view::metric_points(&self.backend().metrics())
-            .into_iter()
-            .filter(|p| {
-                p.name == name
-                    && p.attributes.get("signal").and_then(|v| v.as_str()) == Some(signal)
-            })
-            .map(|p| p.value)
-            .reduce(f64::max)
+        self_metric(self.backend(), name, signal)
     }
+}
+
+/// How many times each span name reached `backend`.
+pub fn span_counts(backend: &FakeOtlpBackend) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for span in testkit::otlp_view::spans(&backend.traces()) {
+        *counts.entry(span.name).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The final (largest) value of the sidecar's own cumulative metric `name` with attribute `signal`, as
+/// `backend` received it.
+pub fn self_metric(backend: &FakeOtlpBackend, name: &str, signal: &str) -> Option<f64> {
+    testkit::otlp_view::metric_points(&backend.metrics())
+        .into_iter()
+        .filter(|p| {
+            p.name == name && p.attributes.get("signal").and_then(|v| v.as_str()) == Some(signal)
+        })
+        .map(|p| p.value)
+        .reduce(f64::max)
 }
 
 /// Span names the function emits for invocation `id` with `work`.
