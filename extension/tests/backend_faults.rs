@@ -136,9 +136,12 @@ async fn a_hanging_backend_delays_each_invocation_by_at_most_the_bound() {
     sandbox.backend().set_behaviour(Behaviour::Hang);
     for _ in 0..3 {
         let (_, overhead) = sandbox.invoke(&Work::default()).await;
-        // Generous slack for a loaded CI machine; the bug this catches is waiting for the 60 s timeout.
+        // The bound's exact value is tested in paused time (`lifecycle::controller` tests:
+        // `a_hanging_backend_holds_next_for_exactly_the_delay_bound_each_time`). Here, with real
+        // processes on a possibly loaded machine, what is ruled out is waiting for the export's own
+        // 60 s timeout: 10 times the bound (2 s) is far from both.
         assert!(
-            overhead < max_delay + Duration::from_millis(1500),
+            overhead < max_delay * 10,
             "invocation held for {overhead:?}"
         );
     }

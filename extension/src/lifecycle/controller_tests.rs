@@ -377,3 +377,25 @@ async fn shutdown_delivers_what_is_buffered_and_returns_at_once() {
     // Paused time only moves when every task waits on a timer: a prompt backend takes none of it.
     assert_eq!(took, Duration::ZERO);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_backend_holds_next_for_exactly_the_delay_bound_each_time() {
+    let backend = FakeOtlpBackend::start().await.unwrap();
+    backend.set_behaviour(Behaviour::Hang);
+    let mut rig = rig_exporting_to(&backend, "{ max_attempts: 5 }");
+    let bound = rig.controller.config.max_delay;
+    let mut requests = Vec::new();
+    for id in ["first", "second", "third"] {
+        rig.buffer.lock().push(one_span());
+        rig.completions.mark(id.into(), root());
+        // The function is done at INVOKE (its root span is there): all of the hold is the export's.
+        assert_eq!(held(&mut rig, id).await, bound, "{id}");
+        requests.push(backend.requests().len());
+    }
+    assert!(requests[0] > 0, "the backend was reached");
+    assert_eq!(
+        requests, [requests[0]; 3],
+        "one export job, kept running across invocations, not restarted"
+    );
+    assert_eq!(rig.stats.post_runtime_summary().0, 3);
+}
