@@ -275,6 +275,13 @@ impl Sandbox {
         finished
     }
 
+    /// The stand-in function (panics when the sandbox runs the real handler).
+    pub fn stand_in(&self) -> &function::Function {
+        self.function
+            .as_ref()
+            .expect("the stand-in function runs (Options::handler is false)")
+    }
+
     /// The sidecar's output so far.
     pub fn stderr(&self) -> String {
         sidecar_output(&self.lambda)
