@@ -28,7 +28,15 @@ pub fn release_binary(name: &str) -> Result<PathBuf, TestkitError> {
         target.join("release").join(name),
         target.join("debug").join(name),
     ];
-    newest(&candidates).ok_or_else(|| missing(&candidates))
+    let path = newest(&candidates).ok_or_else(|| missing(&candidates))?;
+    // Shown with a failing test's output: a binary of a package this `cargo test` did not build may be
+    // older than its sources.
+    eprintln!(
+        "testkit: running {} (no AWS_RUST_HTTP_API_RELEASE_DIR; built by an earlier cargo command, rebuilt only \
+         if this cargo test covers its package)",
+        path.display()
+    );
+    Ok(path)
 }
 
 /// The most recently modified of `paths` that exists.
