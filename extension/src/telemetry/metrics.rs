@@ -286,5 +286,4 @@ impl MetricSnapshot for FaasMetrics {
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;

@@ -49,7 +49,7 @@ fn rig() -> Rig {
 }
 
 /// A warm invocation in rapid's order (tests/fixtures/telemetry/rapid/warm.json).
-const WARM: &str = include_str!("../../tests/fixtures/telemetry/rapid/warm.json");
+const WARM: &str = include_str!("../../../tests/fixtures/telemetry/rapid/warm.json");
 const WARM_ID: &str = "2f9c4e1a-5b6d-4c7e-8f90-a1b2c3d4e5f6";
 
 /// The records of `WARM` of the given types, for invocation `id`, as one batch.
