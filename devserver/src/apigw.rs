@@ -243,5 +243,4 @@ pub fn gateway_error(status: StatusCode) -> OutgoingResponse {
 }
 
 #[cfg(test)]
-#[path = "apigw_tests.rs"]
 mod tests;

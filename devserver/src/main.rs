@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(devserver::output::OwnLines)
         .init();
 
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;

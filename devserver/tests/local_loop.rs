@@ -177,17 +177,25 @@ async fn devserver_serves_the_function_and_the_sidecar_delivers_its_telemetry() 
     );
 
     // Ctrl-C: everything stops, in Lambda's order, and nothing is left.
+    let lines_before = devserver.output().len();
+    let requests_before = backend.requests().len();
     devserver.interrupt();
     let status = devserver.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "devserver exit: {status}");
     for (name, pid) in &pids {
         assert!(!alive(*pid), "{name} (pid {pid}) still running");
     }
-    let output = devserver.output().join("\n");
+    // The sidecar flushed at SHUTDOWN: it said so after the Ctrl-C (the first environment's reset
+    // logged the same line earlier, hence only the lines since), and the backend got what only
+    // SHUTDOWN sends (the last invocation's `platform.report` arrives after the sidecar's last `next`).
+    let since_interrupt = devserver.output()[lines_before..].join("\n");
     assert!(
-        output.contains("shutdown: everything exported")
-            || output.contains("process=otel-sidecar pid"),
-        "{output}"
+        since_interrupt.contains("shutdown: everything exported"),
+        "no SHUTDOWN flush after Ctrl-C:\n{since_interrupt}"
+    );
+    assert!(
+        backend.requests().len() > requests_before,
+        "nothing exported at SHUTDOWN:\n{since_interrupt}"
     );
     let port: u16 = url
         .rsplit(':')
@@ -303,6 +311,14 @@ fn scripts_dev_starts_shows_telemetry_and_stops_cleanly_twice() {
         }
         let pids = started_pids(&dev.output());
         assert_eq!(pids.len(), 2, "{pids:?}");
+        // Every line carries its process's name, devserver's own too (README: "Run it locally").
+        assert!(
+            dev.output()
+                .iter()
+                .any(|l| l.starts_with("[devserver] ") && l.contains("listening")),
+            "run {run}: devserver's lines are not prefixed: {:#?}",
+            dev.output()
+        );
 
         if run == 1 {
             dev.interrupt(); // Ctrl-C in a terminal: SIGINT to the whole process group
@@ -324,4 +340,29 @@ fn scripts_dev_starts_shows_telemetry_and_stops_cleanly_twice() {
 
 fn free() -> u16 {
     testkit::moto::free_port().expect("free port")
+}
+
+/// `./scripts/dev --help` prints the usage block at the top of the script, and none of its code.
+#[test]
+fn scripts_dev_help_is_the_usage_block_alone() {
+    let output = Command::new(repo_root().join("scripts/dev"))
+        .arg("--help")
+        .output()
+        .expect("scripts/dev --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    let script = std::fs::read_to_string(repo_root().join("scripts/dev")).expect("the script");
+    // The script's leading comment lines (after the shebang), without their `#`.
+    let usage: Vec<&str> = script
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| {
+            l.trim_start_matches('#')
+                .strip_prefix(' ')
+                .unwrap_or(l.trim_start_matches('#'))
+        })
+        .collect();
+    assert!(usage.len() > 5, "{usage:?}");
+    assert_eq!(help.lines().collect::<Vec<_>>(), usage);
 }

@@ -50,13 +50,23 @@ async fn a_function_without_opentelemetry_is_unaffected_and_pays_a_bounded_wait(
         "the sidecar logs at every invocation: {:#?}",
         &log[lines_after_three..]
     );
-    // Bounded: the sidecar's documented wait for a completion signal (flush.completion_timeout_ms, 3 s) plus an
-    // export (flush.max_delay_ms, 300 ms) at most once in all, and 2 ms for each other invocation. Without a bound
-    // it would hold every invocation until the function's deadline (30 s here).
+    // Bounded: the sidecar's documented wait for a completion signal (flush.completion_timeout_ms, 3 s; here
+    // Lambda's runtimeDone ends it after ~25 ms) plus an export (flush.max_delay_ms, 300 ms), once. Without a
+    // bound it would hold every invocation until the function's deadline (30 s here).
     let post: Vec<f64> = finished.iter().map(post_runtime_ms).collect();
     let total: f64 = post.iter().sum();
     eprintln!("post-runtime per invocation (ms): {post:?}, total {total:.1}");
-    assert!(total <= 3300.0 + 2.0 * INVOCATIONS as f64, "{post:?}");
+    assert!(post[0] <= 3300.0, "first invocation: {post:?}");
+    // After the first, the sidecar knows the function is silent and calls `next` at INVOKE (0-1 ms). A sidecar
+    // that waited for runtimeDone every time would pay the Telemetry API's buffering (>= 25 ms) on each: the
+    // median is far from both and immune to the few invocations a loaded machine slows down.
+    let mut later = post[1..].to_vec();
+    later.sort_by(f64::total_cmp);
+    let median = later[later.len() / 2];
+    assert!(
+        median < 10.0,
+        "later invocations wait: median {median} ms, {post:?}"
+    );
     // Lambda's own view of the function still reaches the backend (the sidecar's platform spans).
     assert!(
         layer

@@ -284,15 +284,9 @@ fn request_duration_points(collector: &Collector) -> Vec<(String, u64, u64)> {
 }
 
 fn attribute(attributes: &[KeyValue], key: &str) -> String {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| match &v.value {
-            Some(any_value::Value::StringValue(s)) => Some(s.clone()),
-            _ => None,
-        })
+    testkit::otlp_view::string_attribute(attributes, key)
         .unwrap_or_default()
+        .to_owned()
 }
 
 /// Waits until the collector's output stops growing for `quiet`: the file exporter has flushed and

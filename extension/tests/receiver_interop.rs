@@ -104,7 +104,7 @@ async fn malformed_and_oversized_bodies_are_rejected_and_nothing_else_is_lost() 
     };
     let expected = sandbox.invoke_times(3, &work).await;
     assert_eq!(
-        *sandbox.function.bad_statuses.lock().unwrap(),
+        *sandbox.stand_in().bad_statuses.lock().unwrap(),
         [400, 413, 400, 413, 400, 413]
     );
     let finished = sandbox.shutdown_cleanly().await;

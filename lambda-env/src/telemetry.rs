@@ -344,5 +344,4 @@ async fn post(
 }
 
 #[cfg(test)]
-#[path = "telemetry_tests.rs"]
 mod tests;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # README.md cannot rot: every shell command in its ```sh / ```bash blocks must be one that a test or CI
-# runs (a rule below names the files that prove it, and those files must still say so), or sit in a
-# block explicitly marked as needing what this machine does not have:
+# runs (a rule below names the tests that run it, and they must still exist: the check lists the
+# workspace's Rust tests and the Python tests rather than searching their sources, so a refactor that
+# keeps the test keeps the evidence), or sit in a block explicitly marked as needing what this machine
+# does not have:
 #   <!-- requires-aws -->     a deployed stack / AWS credentials (serverless, aws, the client CLI on AWS)
 #   <!-- requires-docker -->  a Docker engine (the image and compose files are checked statically by CI)
 # An unknown command fails the check: add a test that runs it, or a rule with its evidence here.
@@ -12,24 +14,25 @@ import os, re, shlex, subprocess, sys
 from pathlib import Path
 
 RUN = "<run here>"  # evidence: this check runs the command itself, then the named file must exist
-# (pattern the whole command must match, [(file, text that proves a test or CI runs it)])
+TEST = "<rust test>"  # evidence: a Rust test of this name exists (`cargo test --workspace -- --list`)
+PYTEST = "<python test>"  # evidence: a pytest node id that `pytest --collect-only` finds
+# (pattern the whole command must match, [(kind or file, test name or text)]). A file and a text are for
+# scripts and CI definitions only (what they run is their text), never for test sources.
 RULES = [
     (r"\./scripts/test", [(".ci/run", "./scripts/test")]),
-    (r"\./scripts/dev", [("devserver/tests/local_loop.rs", 'join("scripts/dev")'),
-                         ("scripts/test", "cargo test --locked --workspace")]),
+    (r"\./scripts/dev", [(TEST, "scripts_dev_starts_shows_telemetry_and_stops_cleanly_twice")]),
+    # Run 2 of that test sets both variables and checks the header at the backend.
     (r"OTEL_EXPORTER_OTLP_ENDPOINT=\S+ OTEL_EXPORTER_OTLP_HEADERS=\S+ \./scripts/dev",
-     [("devserver/tests/local_loop.rs", '.env("OTEL_EXPORTER_OTLP_HEADERS"'),
-      ("devserver/tests/local_loop.rs", 'join("scripts/dev")')]),
+     [(TEST, "scripts_dev_starts_shows_telemetry_and_stops_cleanly_twice")]),
+    # The script prints it; the test waits for that line, then GETs /.
     (r"curl -s http://127\.0\.0\.1:9000/",
-     [("scripts/dev", "curl -s http://127.0.0.1:$port/"),
-      ("devserver/tests/local_loop.rs", 'format!("curl -s http://127.0.0.1:{port}/")')]),
+     [(TEST, "scripts_dev_starts_shows_telemetry_and_stops_cleanly_twice")]),
     (r"curl -si http://127\.0\.0\.1:9000/private",
-     [("scripts/dev", "curl -si http://127.0.0.1:$port/private"),
-      ("devserver/tests/local_loop.rs", 'format!("{url}/private")')]),
+     [(TEST, "devserver_serves_the_function_and_the_sidecar_delivers_its_telemetry")]),
     (r"curl -s http://127\.0\.0\.1:9000/2015-03-31/functions/function/invocations -d @deploy/events/get-(root|private)\.json",
-     [("scripts/dev", "/2015-03-31/functions/function/invocations -d @deploy/events/get-private.json"),
-      ("devserver/tests/local_loop.rs", "deploy/events/get-private.json"),
-      ("deploy/tests/test_example_events.py", "get-root.json")]),
+     [(TEST, "devserver_serves_the_function_and_the_sidecar_delivers_its_telemetry"),
+      (PYTEST, "deploy/tests/test_example_events.py::test_root_event_lists_the_buckets"),
+      (PYTEST, "deploy/tests/test_example_events.py::test_private_event_lists_the_buckets_and_names_the_cognito_caller")]),
     # No test builds the client on its own (cargo test builds it with the test features): run it here.
     (r"cargo build --locked -p client", [(RUN, "target/debug/aws-rust-http-api")]),
     (r"\./scripts/test -- \S+", [("scripts/test", 'if [ "${1:-}" = "--" ]')]),
@@ -63,9 +66,34 @@ def commands(block):
         if words:
             yield " ".join(words), line.strip()
 
+_listed = {}
+
+def listed(kind):
+    """Names of the Rust tests (cargo) or Python test node ids (pytest), listed once."""
+    if kind not in _listed:
+        if kind == TEST:
+            # After ./scripts/test's `cargo test` this builds nothing; each test binary prints `name: test`.
+            run = subprocess.run(["cargo", "test", "--locked", "--workspace", "--", "--list"],
+                                 capture_output=True, text=True)
+            names = {line.rsplit("::", 1)[-1][: -len(": test")]
+                     for line in run.stdout.splitlines() if line.endswith(": test")}
+        else:
+            run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                  "deploy/tests"], capture_output=True, text=True)
+            names = {line.strip() for line in run.stdout.splitlines() if "::" in line}
+        if run.returncode != 0:
+            errors.append(f"listing the tests failed ({kind}):\n{run.stderr[-2000:]}")
+        _listed[kind] = names
+    return _listed[kind]
+
 def evidence_ok(items, command):
     ok = True
     for file, needle in items:
+        if file in (TEST, PYTEST):
+            if needle not in listed(file):
+                errors.append(f"README.md: `{command}`: the test that runs it is gone: {needle}")
+                ok = False
+            continue
         if file == RUN:
             print(f"running `{command}` (README.md promises it works)", flush=True)
             produced = Path(needle)

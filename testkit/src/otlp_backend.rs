@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
+use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +36,9 @@ pub enum Behaviour {
     PartialSuccess { rejected: i64 },
     /// Never answer (the connection stays open until the client gives up).
     Hang,
+    /// Answer the next requests with these behaviours in turn (one each, in arrival order), then
+    /// accept: e.g. one failure in the middle of an export of several requests.
+    Sequence(VecDeque<Behaviour>),
 }
 
 /// One decoded request, as received.
@@ -207,7 +211,13 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let behaviour = lock(&shared).behaviour.clone();
+    let behaviour = {
+        let mut shared = lock(&shared);
+        match &mut shared.behaviour {
+            Behaviour::Sequence(next) => next.pop_front().unwrap_or_default(),
+            other => other.clone(),
+        }
+    };
     let (status, response) = match behaviour {
         Behaviour::Hang => {
             record(&shared, &uri, &headers, 0);
@@ -227,7 +237,8 @@ async fn handle(
             }
             (status, response)
         }
-        Behaviour::Accept | Behaviour::PartialSuccess { .. } => {
+        // A sequence's entries are taken one per request above; a nested sequence accepts.
+        Behaviour::Accept | Behaviour::PartialSuccess { .. } | Behaviour::Sequence(_) => {
             match decode(uri.path(), &headers, &body) {
                 Ok(received) => {
                     lock(&shared).received.push((SystemTime::now(), received));

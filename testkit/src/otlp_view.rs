@@ -150,6 +150,21 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The value of attribute `key` among `kvs`, as sent.
+pub fn attribute_value<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+    kvs.iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+}
+
+/// The attribute `key` among `kvs` as a string, if it is one.
+pub fn string_attribute<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attribute_value(kvs, key)? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// Key-values as a JSON-valued map.
 pub fn attributes(kvs: &[KeyValue]) -> Attributes {
     kvs.iter()

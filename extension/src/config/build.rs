@@ -249,5 +249,4 @@ fn usize_at_least(value: u64, key: &str, min: u64) -> Result<usize, ConfigError>
 }
 
 #[cfg(test)]
-#[path = "build_tests.rs"]
 pub(super) mod tests;

@@ -306,5 +306,4 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[path = "exporter_tests.rs"]
 mod tests;

@@ -224,5 +224,4 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "console_tests.rs"]
 mod tests;

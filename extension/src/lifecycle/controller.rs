@@ -229,5 +229,4 @@ fn instant_at(deadline_ms: u64) -> Instant {
 }
 
 #[cfg(test)]
-#[path = "controller_tests.rs"]
 mod tests;

@@ -238,5 +238,4 @@ fn error(status: StatusCode, format: Format, message: String) -> Response {
 }
 
 #[cfg(test)]
-#[path = "http_tests.rs"]
 mod tests;

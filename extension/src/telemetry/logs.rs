@@ -224,24 +224,15 @@ fn set_severity(record: &mut LogRecord, (number, text): (SeverityNumber, &str)) 
     record.severity_text = text.to_owned();
 }
 
-/// The attribute `key` of `record` as a string.
-#[cfg(test)]
-pub fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a str> {
-    record
-        .attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::telemetry::events::EventBody;
     use crate::telemetry::parse::parse_batch;
+
+    fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a str> {
+        testkit::otlp_view::string_attribute(&record.attributes, key)
+    }
 
     fn line(json: &str) -> (UnixNanos, LogLine) {
         let event = parse_batch(json.as_bytes()).unwrap().events.remove(0);

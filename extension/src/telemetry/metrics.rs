@@ -278,5 +278,4 @@ impl FaasMetrics {
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;

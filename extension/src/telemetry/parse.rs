@@ -210,5 +210,4 @@ pub fn parse_time(text: &str) -> Option<UnixNanos> {
 }
 
 #[cfg(test)]
-#[path = "parse_tests.rs"]
 mod tests;

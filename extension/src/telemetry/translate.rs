@@ -500,5 +500,4 @@ fn figures(status: Option<&Status>, duration_ms: Option<f64>) -> InvocationFigur
 }
 
 #[cfg(test)]
-#[path = "translate_tests.rs"]
 mod tests;

@@ -1,8 +1,8 @@
 //! Test harness: the real `otel-sidecar` binary as an external extension under `lambda-env` (the
 //! workspace's Lambda environment: Runtime, Extensions and Telemetry APIs in Lambda's order, freezing
 //! only when the runtime and the sidecar both wait in `next`), a function speaking the real Runtime
-//! API and sending OTLP/HTTP protobuf to the sidecar like the handler does, and testkit's decoding
-//! fake backend.
+//! API and sending OTLP/HTTP protobuf to the sidecar like the handler does (or the real handler,
+//! `bootstrap`, with S3 from moto), and testkit's decoding fake backend.
 
 #![allow(dead_code)] // each test file uses part of the harness
 
@@ -29,6 +29,9 @@ pub struct Options {
     pub backend: bool,
     /// Extra environment for the sidecar.
     pub env: Vec<(String, String)>,
+    /// Run the real handler (the release `bootstrap`, reading S3 from a fresh moto) as the runtime
+    /// instead of the stand-in function.
+    pub handler: bool,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             freeze: true,
             backend: true,
             env: Vec::new(),
+            handler: false,
         }
     }
 }
@@ -49,7 +53,10 @@ pub struct Sandbox {
     pub http_port: u16,
     pub grpc_port: u16,
     pub dir: tempfile::TempDir,
-    pub function: function::Function,
+    /// The stand-in function (None when the real handler runs).
+    pub function: Option<function::Function>,
+    /// The handler's S3 (when the real handler runs).
+    pub moto: Option<testkit::MotoServer>,
     pending: Mutex<HashMap<String, Invocation>>,
 }
 
@@ -61,6 +68,33 @@ pub fn sidecar_binary() -> PathBuf {
     } else {
         PathBuf::from(env!("CARGO_BIN_EXE_otel-sidecar"))
     }
+}
+
+/// The real handler as the runtime process, handing its telemetry off to the sidecar's receiver on
+/// `receiver_port`, with S3 from a fresh moto (as handler/tests/common starts it).
+fn handler_runtime(receiver_port: u16) -> (Process, testkit::MotoServer) {
+    let moto = testkit::MotoServer::start().unwrap_or_else(|e| panic!("moto: {e}"));
+    let binary = testkit::release_binary("bootstrap").unwrap_or_else(|e| panic!("{e}"));
+    let runtime = Process::new(binary)
+        .env(
+            "OTEL_SIDECAR_ENDPOINT",
+            format!("http://127.0.0.1:{receiver_port}"),
+        )
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_SESSION_TOKEN", "test-session-token");
+    (runtime, moto)
+}
+
+/// An API Gateway event from the handler's fixtures (handler/tests/data/).
+pub fn handler_event(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../handler/tests/data")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("JSON fixture")
 }
 
 /// The sidecar's output (stdout and stderr, as lambda-env captured them).
@@ -109,18 +143,26 @@ impl Sandbox {
         if let Some(backend) = &backend {
             sidecar = sidecar.env("OTEL_EXPORTER_OTLP_ENDPOINT", backend.endpoint());
         }
+        let (runtime, moto) = if options.handler {
+            let (runtime, moto) = handler_runtime(http_port);
+            (lambda_env::Runtime::Process(runtime), Some(moto))
+        } else {
+            (lambda_env::Runtime::External, None)
+        };
         let lambda = lambda_env::Sandbox::start(lambda_env::Config {
             function_name: "sidecar-test".into(),
             account_id: "123456789012".into(),
             timeout: Duration::from_secs(30),
             freeze: options.freeze,
             extensions: vec![sidecar],
+            runtime,
             ..lambda_env::Config::default()
         })
         .await
         .unwrap_or_else(|e| panic!("sandbox: {e}"));
         // Lambda's init order: the sidecar registered, then the runtime starts.
-        let function = function::Function::start(&lambda.runtime_api_url(), http_port);
+        let function = (!options.handler)
+            .then(|| function::Function::start(&lambda.runtime_api_url(), http_port));
         if let Err(error) = lambda.wait_initialized().await {
             panic!("init: {error}\n{}", sidecar_output(&lambda));
         }
@@ -130,6 +172,7 @@ impl Sandbox {
             http_port,
             grpc_port,
             function,
+            moto,
             dir,
             pending: Mutex::new(HashMap::new()),
         }
@@ -156,7 +199,12 @@ impl Sandbox {
 
     /// Starts one invocation (thawing the sandbox).
     pub async fn enqueue(&self, work: &Work) -> String {
-        let invocation = self.lambda.invoke(Invoke::json(&json!(work)));
+        self.enqueue_event(&json!(work)).await
+    }
+
+    /// Starts one invocation with `event` as its payload (thawing the sandbox).
+    pub async fn enqueue_event(&self, event: &serde_json::Value) -> String {
+        let invocation = self.lambda.invoke(Invoke::json(event));
         let id = invocation.request_id.clone();
         self.pending.lock().unwrap().insert(id.clone(), invocation);
         id
@@ -180,7 +228,9 @@ impl Sandbox {
             finished.outcome,
             self.stderr()
         );
-        self.function.wait_done(request_id).await;
+        if let Some(function) = &self.function {
+            function.wait_done(request_id).await;
+        }
         let overhead_ms = finished.report["spans"]
             .as_array()
             .and_then(|spans| spans.iter().find(|s| s["name"] == "extensionOverhead"))
@@ -191,7 +241,9 @@ impl Sandbox {
 
     /// SHUTDOWN (the sandbox waits for the sidecar to exit, up to the deadline, as Lambda does).
     pub async fn shutdown(mut self) -> Finished {
-        self.function.stop();
+        if let Some(function) = &mut self.function {
+            function.stop();
+        }
         let report = self.lambda.shutdown(ShutdownReason::Spindown).await;
         let sidecar = report
             .process("otel-sidecar")
@@ -207,6 +259,7 @@ impl Sandbox {
             stderr: output.clone(),
             stdout: output,
             exit_after: sidecar.after.unwrap_or_default(),
+            budget: report.budget,
         }
     }
 
@@ -220,6 +273,13 @@ impl Sandbox {
             finished.stderr
         );
         finished
+    }
+
+    /// The stand-in function (panics when the sandbox runs the real handler).
+    pub fn stand_in(&self) -> &function::Function {
+        self.function
+            .as_ref()
+            .expect("the stand-in function runs (Options::handler is false)")
     }
 
     /// The sidecar's output so far.
@@ -241,6 +301,9 @@ pub struct Finished {
     pub stderr: String,
     pub stdout: String,
     pub exit_after: Duration,
+    /// Lambda's SHUTDOWN deadline, from the start of the shutdown (the sidecar was not killed, so it
+    /// exited before it).
+    pub budget: Duration,
 }
 
 impl Finished {
@@ -252,11 +315,7 @@ impl Finished {
 
     /// How many times each span name reached the backend.
     pub fn span_counts(&self) -> std::collections::BTreeMap<String, usize> {
-        let mut counts = std::collections::BTreeMap::new();
-        for span in testkit::otlp_view::spans(&self.backend().traces()) {
-            *counts.entry(span.name).or_insert(0) += 1;
-        }
-        counts
+        span_counts(self.backend())
     }
 
     /// Asserts that each span in `names` reached the backend exactly once.
@@ -273,17 +332,45 @@ impl Finished {
         }
     }
 
+    /// The budget the sidecar gave its SHUTDOWN flush (`budget_ms` of its "shutdown: flushing" line): its
+    /// own deadline arithmetic, independent of how loaded the machine is.
+    pub fn shutdown_flush_budget(&self) -> Duration {
+        let ms = self
+            .stderr
+            .lines()
+            .find(|l| l.contains("shutdown: flushing"))
+            .and_then(|l| l.split("budget_ms=").nth(1))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no budget_ms in the shutdown line:\n{}", self.stderr));
+        Duration::from_millis(ms)
+    }
+
     /// The final (largest) value of the sidecar's own cumulative metric `name` with attribute `signal`.
     pub fn self_metric(&self, name: &str, signal: &str) -> Option<f64> {
-        testkit::otlp_view::metric_points(&self.backend().metrics())
-            .into_iter()
-            .filter(|p| {
-                p.name == name
-                    && p.attributes.get("signal").and_then(|v| v.as_str()) == Some(signal)
-            })
-            .map(|p| p.value)
-            .reduce(f64::max)
+        self_metric(self.backend(), name, signal)
     }
+}
+
+/// How many times each span name reached `backend`.
+pub fn span_counts(backend: &FakeOtlpBackend) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for span in testkit::otlp_view::spans(&backend.traces()) {
+        *counts.entry(span.name).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The final (largest) value of the sidecar's own cumulative metric `name` with attribute `signal`, as
+/// `backend` received it.
+pub fn self_metric(backend: &FakeOtlpBackend, name: &str, signal: &str) -> Option<f64> {
+    testkit::otlp_view::metric_points(&backend.metrics())
+        .into_iter()
+        .filter(|p| {
+            p.name == name && p.attributes.get("signal").and_then(|v| v.as_str()) == Some(signal)
+        })
+        .map(|p| p.value)
+        .reduce(f64::max)
 }
 
 /// Span names the function emits for invocation `id` with `work`.

@@ -241,5 +241,4 @@ impl Breaker {
 }
 
 #[cfg(test)]
-#[path = "breaker_tests.rs"]
 mod tests;

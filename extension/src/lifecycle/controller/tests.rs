@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::{Config, FlushMode};
 use crate::exporter::Exporters;
+use crate::exporter::otlp::OtlpExporter;
 use crate::lifecycle::completion::RootSpan;
 use crate::pipeline::resource::{Enricher, LambdaFacts};
 use crate::pipeline::{Entry, Payload, SharedBuffer};
@@ -10,6 +11,7 @@ use crate::receiver::Ingest;
 use crate::telemetry::listener::Shared;
 use crate::telemetry::metrics::FaasMetrics;
 use crate::telemetry::translate::Translator;
+use testkit::{Behaviour, FakeOtlpBackend};
 
 struct Rig {
     controller: Controller,
@@ -47,7 +49,7 @@ fn rig() -> Rig {
 }
 
 /// A warm invocation in rapid's order (tests/fixtures/telemetry/rapid/warm.json).
-const WARM: &str = include_str!("../../tests/fixtures/telemetry/rapid/warm.json");
+const WARM: &str = include_str!("../../../tests/fixtures/telemetry/rapid/warm.json");
 const WARM_ID: &str = "2f9c4e1a-5b6d-4c7e-8f90-a1b2c3d4e5f6";
 
 /// The records of `WARM` of the given types, for invocation `id`, as one batch.
@@ -241,14 +243,159 @@ async fn the_invocation_deadline_caps_the_wait() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn shutdown_exports_what_is_buffered_within_the_deadline() {
-    let mut rig = rig();
-    rig.buffer
-        .lock()
-        .push(Entry::new(&Payload::Traces(Vec::new())));
+/// A controller in `end` mode exporting to `backend` with the retry policy `retry` (YAML flow map), built
+/// from a config file as the sidecar builds it.
+fn rig_exporting_to(backend: &FakeOtlpBackend, retry: &str) -> Rig {
+    let endpoint = backend.endpoint();
+    let yaml = format!(
+        "flush: {{ mode: end }}\nexporter: {{ endpoint: \"{endpoint}\", timeout_ms: 60000, retry: {retry} }}\n"
+    );
+    let loaded = crate::config::load_from_str(&yaml, "test.yaml", &|_| None);
+    assert!(loaded.error.is_none(), "{:?}", loaded.error);
+    let config = loaded.config;
+    let stats = Arc::new(Stats::new());
+    let buffer = SharedBuffer::new(1 << 20);
+    let otlp = config
+        .exporter
+        .map(|exporter| OtlpExporter::new(exporter, stats.clone()));
+    assert!(otlp.is_some(), "exporter configured");
+    let exporters = Arc::new(Exporters::new(otlp, false, stats.clone(), 1 << 20));
+    let enricher = Arc::new(Enricher::new(&LambdaFacts::default(), &[]));
+    let flusher = Flusher::new(buffer.clone(), exporters, enricher, stats.clone());
+    let completions = Arc::new(Completions::default());
+    let metrics = Arc::new(FaasMetrics::new("other"));
+    let telemetry = Arc::new(Shared::new(
+        Translator::new(metrics.clone(), "other"),
+        buffer.clone(),
+        completions.clone(),
+        metrics,
+    ));
+    Rig {
+        controller: Controller::new(config.flush, flusher, completions.clone(), stats.clone()),
+        completions,
+        buffer,
+        stats,
+        telemetry,
+    }
+}
+
+/// A buffered entry holding one span.
+fn one_span() -> Entry {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    Entry::new(&Payload::Traces(vec![ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            spans: vec![Span {
+                trace_id: vec![1; 16],
+                span_id: vec![2; 8],
+                name: "buffered".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]))
+}
+
+/// Lambda's SHUTDOWN budget for extensions (rapid `shutdown.go`: about 2 s in total).
+const LAMBDA_SHUTDOWN_BUDGET: Duration = Duration::from_secs(2);
+
+/// Runs `on_shutdown` with Lambda's deadline `LAMBDA_SHUTDOWN_BUDGET` from now; returns how long it took
+/// in paused time. The deadline travels as wall-clock Unix milliseconds (as in the SHUTDOWN event), so
+/// the controller's own arithmetic turns it back into a monotonic instant.
+async fn shutdown_with_lambdas_deadline(rig: &mut Rig) -> Duration {
+    let deadline_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| (d + LAMBDA_SHUTDOWN_BUDGET).as_millis() as u64)
+        .unwrap();
     let started = Instant::now();
-    rig.controller.on_shutdown("spindown", far_deadline()).await;
+    rig.controller.on_shutdown("spindown", deadline_ms).await;
+    started.elapsed()
+}
+
+/// The SHUTDOWN deadline against a backend that never lets the export finish: the controller must
+/// give up exactly at Lambda's deadline minus the margin (in paused time, so load cannot move it; the
+/// margin is what covers the process's own exit). A stop moved 100 ms later fails the upper bound; the
+/// lower bound catches giving up long before the budget is used (e.g. a margin applied twice).
+fn assert_stopped_at_the_margin(rig: &Rig, took: Duration) {
+    let margin = rig.controller.config.shutdown_margin;
+    let stop = LAMBDA_SHUTDOWN_BUDGET - margin;
+    assert!(
+        took <= stop,
+        "stopped {took:?} after SHUTDOWN, past {stop:?} (deadline - margin)"
+    );
+    // Below `stop` only by the wall-clock milliseconds between computing the deadline and the controller
+    // reading the clock (unloaded: < 1 ms; 250 ms allows for a descheduled test thread) and by one retry
+    // backoff (10 ms); a margin applied twice (stop at 1.4 s) still fails.
+    assert!(
+        took >= stop - Duration::from_millis(250),
+        "gave up at {took:?}, long before {stop:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_against_a_hanging_backend_stops_at_the_deadline_minus_the_margin() {
+    let backend = FakeOtlpBackend::start().await.unwrap();
+    backend.set_behaviour(Behaviour::Hang);
+    let mut rig = rig_exporting_to(&backend, "{ max_attempts: 5 }");
+    rig.buffer.lock().push(one_span());
+    let took = shutdown_with_lambdas_deadline(&mut rig).await;
+    assert!(!backend.requests().is_empty(), "the backend was reached");
+    assert_stopped_at_the_margin(&rig, took);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_against_a_failing_backend_retries_until_the_deadline_minus_the_margin() {
+    let backend = FakeOtlpBackend::start().await.unwrap();
+    backend.set_behaviour(Behaviour::Fail {
+        status: 503,
+        retry_after: None,
+    });
+    // Short, many retries: they fill the budget, so where the controller stops is its deadline alone.
+    let mut rig = rig_exporting_to(
+        &backend,
+        "{ max_attempts: 1000, initial_backoff_ms: 10, max_backoff_ms: 10 }",
+    );
+    rig.buffer.lock().push(one_span());
+    let took = shutdown_with_lambdas_deadline(&mut rig).await;
+    assert!(
+        backend.requests().len() > 10,
+        "retried: {} requests",
+        backend.requests().len()
+    );
+    assert_stopped_at_the_margin(&rig, took);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_delivers_what_is_buffered_and_returns_at_once() {
+    let backend = FakeOtlpBackend::start().await.unwrap();
+    let mut rig = rig_exporting_to(&backend, "{ max_attempts: 5 }");
+    rig.buffer.lock().push(one_span());
+    let took = shutdown_with_lambdas_deadline(&mut rig).await;
     assert!(rig.buffer.lock().is_empty());
-    assert!(started.elapsed() < Duration::from_millis(10));
+    let spans = testkit::otlp_view::spans(&backend.traces());
+    assert_eq!(spans.len(), 1, "delivered once: {spans:?}");
+    // Paused time only moves when every task waits on a timer: a prompt backend takes none of it.
+    assert_eq!(took, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_backend_holds_next_for_exactly_the_delay_bound_each_time() {
+    let backend = FakeOtlpBackend::start().await.unwrap();
+    backend.set_behaviour(Behaviour::Hang);
+    let mut rig = rig_exporting_to(&backend, "{ max_attempts: 5 }");
+    let bound = rig.controller.config.max_delay;
+    let mut requests = Vec::new();
+    for id in ["first", "second", "third"] {
+        rig.buffer.lock().push(one_span());
+        rig.completions.mark(id.into(), root());
+        // The function is done at INVOKE (its root span is there): all of the hold is the export's.
+        assert_eq!(held(&mut rig, id).await, bound, "{id}");
+        requests.push(backend.requests().len());
+    }
+    assert!(requests[0] > 0, "the backend was reached");
+    assert_eq!(
+        requests, [requests[0]; 3],
+        "one export job, kept running across invocations, not restarted"
+    );
+    assert_eq!(rig.stats.post_runtime_summary().0, 3);
 }

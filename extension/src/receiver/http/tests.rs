@@ -102,7 +102,7 @@ async fn protobuf_json_and_gzip_are_accepted() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let json = include_bytes!("../../tests/fixtures/otlp_traces.json").to_vec();
+    let json = include_bytes!("../../../tests/fixtures/otlp_traces.json").to_vec();
     let (status, body) = send(
         &app,
         "POST",

@@ -246,7 +246,7 @@ fn a_valid_receivers_section_survives_an_invalid_file() {
 
 #[test]
 fn the_shipped_otel_config_yaml_is_valid_and_spells_out_the_defaults() {
-    let text = include_str!("../../../otel-config.yaml");
+    let text = include_str!("../../../../otel-config.yaml");
     let loaded = load(text, &[]);
     assert_eq!(loaded.error, None);
     let mut expected = Config::default();

@@ -34,10 +34,7 @@ fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
 }
 
 fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    testkit::otlp_view::attribute_value(&span.attributes, key)
 }
 
 fn counter(metrics: &FaasMetrics, name: &str) -> i64 {
@@ -631,7 +628,7 @@ fn log_lines_belong_to_the_invocation_they_were_written_in() {
     let ids: Vec<Option<&str>> = produced
         .logs
         .iter()
-        .map(|l| super::super::logs::attribute(l, "faas.invocation_id"))
+        .map(|l| testkit::otlp_view::string_attribute(&l.attributes, "faas.invocation_id"))
         .collect();
     assert_eq!(
         ids,
