@@ -266,8 +266,7 @@ fn rig_exporting_to(backend: &FakeOtlpBackend, retry: &str) -> Rig {
     let metrics = Arc::new(FaasMetrics::new("other"));
     let telemetry = Arc::new(Shared::new(
         Translator::new(metrics.clone(), "other"),
-        buffer.clone(),
-        completions.clone(),
+        Ingest::new(buffer.clone(), completions.clone()),
         metrics,
     ));
     Rig {
