@@ -382,3 +382,79 @@ async fn an_unsampled_invocation_signals_its_end_instead_of_a_span() {
         "a sampled invocation's SERVER span is the signal: {paths:?}"
     );
 }
+
+#[tokio::test]
+async fn with_otel_sidecar_an_invocation_is_handed_off_in_one_request() {
+    let debug = "info,handler::telemetry::delivery=debug".to_string();
+    let function = Function::start_with_sidecar(
+        &["only-bucket"],
+        &[("RUST_LOG", debug)],
+        &[("OTEL_SIDECAR_LOG_LEVEL", "debug")],
+    )
+    .await;
+    let unsampled = with_header(
+        event("apigw_v2_root.json"),
+        "traceparent",
+        &format!("00-{TRACEPARENT_TRACE}-{TRACEPARENT_PARENT}-00"),
+    );
+    let mut ids = Vec::new();
+    for payload in [
+        event("apigw_v2_root.json"),
+        unsampled,
+        event("apigw_v2_root.json"),
+    ] {
+        ids.push(function.enqueue(payload, None).await);
+    }
+    for id in &ids {
+        assert_eq!(http_response(&function.wait(id).await).0, 200);
+    }
+    // The sidecar exports what it buffered at the latest when it shuts down.
+    function
+        .sandbox
+        .shutdown(lambda_env::ShutdownReason::Spindown)
+        .await;
+
+    let phases: Vec<Value> = function
+        .stdout()
+        .iter()
+        .filter(|line| line.contains("hand-off phases"))
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert!(phases.len() >= ids.len(), "{phases:?}");
+    for line in &phases[..ids.len()] {
+        assert_eq!(
+            line["requests"],
+            json!(1),
+            "one request per hand-off: {line}"
+        );
+    }
+    let sidecar_log = function.sandbox.output_of("otel-sidecar").join("\n");
+    // Each invocation ended with the function's hand-off, sampled or not (not with Lambda's
+    // runtimeDone, nor the completion timeout).
+    for id in &ids {
+        assert!(
+            sidecar_log.contains(&format!("request_id=\"{id}\" finished_signal=true")),
+            "{id}: {sidecar_log}"
+        );
+    }
+    assert!(server_span(&function.backend, &ids[0]).is_some());
+    assert!(
+        server_span(&function.backend, &ids[1]).is_none(),
+        "not sampled"
+    );
+    assert!(server_span(&function.backend, &ids[2]).is_some());
+    let points = metric_points(&function.backend.metrics());
+    assert!(
+        points
+            .iter()
+            .any(|p| p.name == "http.server.request.duration"),
+        "the function's metrics went through the same request: {points:?}"
+    );
+    assert!(
+        !function
+            .stdout()
+            .iter()
+            .any(|line| line.contains("is not otel-sidecar")),
+        "no fallback to plain OTLP"
+    );
+}

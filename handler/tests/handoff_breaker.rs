@@ -244,7 +244,7 @@ async fn an_error_status_opens_the_breaker_and_a_later_success_closes_it() {
     assert_eq!(
         function.backend.requests().len(),
         1,
-        "one refused request, then skipped hand-offs: metrics' failure ends the hand-off"
+        "one refused request, then skipped hand-offs: the first failure ends the hand-off"
     );
     function.backend.set_behaviour(Behaviour::Accept);
     let after = invoke(&function, 15).await;
