@@ -5,6 +5,7 @@ mod common;
 
 use common::{FUNCTION_NAME, Function, event, http_response};
 use serde_json::{Value, json};
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::time::{Duration, UNIX_EPOCH};
 use testkit::otlp_view::{FlatSpan, metric_points, spans};
 use testkit::{FakeOtlpBackend, Received};
@@ -25,7 +26,7 @@ const XRAY: &str = "Root=1-6745a1b2-3f1e2d3c4b5a69788796a5b4;Parent=1a2b3c4d5e6f
 fn server_span(backend: &FakeOtlpBackend, request_id: &str) -> Option<FlatSpan> {
     spans(&backend.traces())
         .into_iter()
-        .find(|s| s.kind == SERVER && s.attr_str("faas.invocation_id") == Some(request_id))
+        .find(|s| s.kind == SERVER && s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(request_id))
 }
 
 /// The invocation's server span, once exported: the hand-off runs after the response was posted,
@@ -117,7 +118,7 @@ async fn invocations_are_answered_traced_and_handed_off_before_next() {
             .find(|(_, received)| match received {
                 Received::Traces(t) => spans(std::slice::from_ref(t))
                     .iter()
-                    .any(|s| s.attr_str("faas.invocation_id") == Some(id.as_str())),
+                    .any(|s| s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(id.as_str())),
                 _ => false,
             })
             .map(|(at, _)| *at)
