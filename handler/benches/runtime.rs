@@ -1,8 +1,9 @@
 //! Benchmark of the `bootstrap` binary as a Lambda runtime (prints figures; asserts nothing).
 //!
-//! Run: `cargo build --release --bin bootstrap -p extension --bin otel-sidecar && cargo bench -p handler
-//! --bench runtime` (the binary as shipped: not `--workspace`, whose test-only dependencies would change
-//! its features; the bench finds both binaries through `testkit::release_binary`)
+//! Run: `cargo build --release --bin bootstrap && cargo build --release -p extension --bin otel-sidecar &&
+//! cargo bench -p handler --bench runtime` (the binaries as shipped, as `./scripts/test` builds them: not
+//! `--workspace`, whose test-only dependencies would change their features; the bench finds both through
+//! `testkit::release_binary`, so `AWS_RUST_HTTP_API_RELEASE_DIR` can point it at another build)
 //! (with `.venv` from `./scripts/test` for moto). For each of telemetry on (exporting to a local
 //! OTLP receiver, as to the sidecar) and off (`OTEL_SDK_DISABLED=true`) it measures:
 //! - cold init: process spawn → the runtime's first `next` (lambda-env's `initDurationMs`: init start,
