@@ -459,3 +459,43 @@ async fn with_otel_sidecar_an_invocation_is_handed_off_in_one_request() {
         "no fallback to plain OTLP"
     );
 }
+
+#[tokio::test]
+async fn a_plain_otlp_receiver_gets_every_span_once_after_refusing_the_handoff_route() {
+    let function = Function::start(&["only-bucket"], &[]).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(function.enqueue(event("apigw_v2_root.json"), None).await);
+    }
+    for id in &ids {
+        function.wait(id).await;
+    }
+    exported_server_span(&function.backend, &ids[1]).await;
+    for id in &ids {
+        let copies = spans(&function.backend.traces())
+            .iter()
+            .filter(|s| {
+                s.kind == SERVER && s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(id.as_str())
+            })
+            .count();
+        assert_eq!(copies, 1, "{id}: sent once, the refused hand-off included");
+    }
+    let requests: Vec<(String, u16)> = function
+        .backend
+        .requests()
+        .into_iter()
+        .map(|r| (r.path, r.status))
+        .collect();
+    let handoff = format!("/otel-sidecar/v1/invocations/{}/handoff", ids[0]);
+    assert_eq!(
+        requests.first(),
+        Some(&(handoff, 404)),
+        "the first hand-off tries the sidecar's route: {requests:?}"
+    );
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|(path, status)| *status == 200 && path.starts_with("/v1/")),
+        "then plain OTLP only: {requests:?}"
+    );
+}
