@@ -27,7 +27,6 @@ use http_body_util::BodyExt;
 use prost::Message;
 use sidecar_contract::{InvocationId, Route};
 
-#[path = "handoff.rs"]
 mod handoff;
 
 /// `google.rpc.Status`, the error body OTLP/HTTP servers return.
