@@ -1,7 +1,9 @@
 //! Benchmark of the `bootstrap` binary as a Lambda runtime (prints figures; asserts nothing).
 //!
-//! Run: `cargo build --release --bin bootstrap && cargo bench -p handler --bench runtime` (the binary as
-//! shipped: not `--workspace`, whose test-only dependencies would change its features)
+//! Run: `cargo build --release --bin bootstrap && cargo build --release -p extension --bin otel-sidecar &&
+//! cargo bench -p handler --bench runtime` (the binaries as shipped, as `./scripts/test` builds them: not
+//! `--workspace`, whose test-only dependencies would change their features; the bench finds both through
+//! `testkit::release_binary`, so `AWS_RUST_HTTP_API_RELEASE_DIR` can point it at another build)
 //! (with `.venv` from `./scripts/test` for moto). For each of telemetry on (exporting to a local
 //! OTLP receiver, as to the sidecar) and off (`OTEL_SDK_DISABLED=true`) it measures:
 //! - cold init: process spawn → the runtime's first `next` (lambda-env's `initDurationMs`: init start,
@@ -12,6 +14,10 @@
 //!   (the telemetry flush plus the runtime's own loop): `runtimeOverhead`, and what telemetry adds to it
 //!   (on − off);
 //! - the same with telemetry on and nothing listening at the hand-off address (the breaker skips);
+//! - the same with telemetry on, handed off to the release `otel-sidecar` running as the sandbox's
+//!   extension (the product: one hand-off request per invocation) rather than to the fake backend, which
+//!   answers like an OpenTelemetry Collector (the function falls back to plain OTLP, one request per
+//!   signal);
 //! - peak RSS (`VmHWM`) after the warm run, and the stripped binary's size.
 
 #[path = "../tests/common/mod.rs"]
@@ -39,20 +45,23 @@ async fn main() {
         .map(|a| format!("http://{a}"))
         .expect("a free port");
     let mut handoffs = Vec::new();
-    for (label, env) in [
-        ("telemetry on ", vec![]),
+    for (label, env, sidecar) in [
+        ("telemetry on, to a plain OTLP receiver", vec![], false),
         (
             "telemetry off",
             vec![("OTEL_SDK_DISABLED", "true".to_string())],
+            false,
         ),
         (
             "telemetry on, sidecar refusing connections",
             vec![("OTEL_SIDECAR_ENDPOINT", refusing)],
+            false,
         ),
+        ("telemetry on, to otel-sidecar", vec![], true),
     ] {
         println!("--- {label}");
-        let cold = cold_init(&env).await;
-        let (latency, handoff, rss_kb, _) = warm(&env).await;
+        let cold = cold_init(&env, sidecar).await;
+        let (latency, handoff, rss_kb, _) = warm(&env, sidecar).await;
         println!("cold init (spawn → first next)  {}", summary(&cold));
         println!("warm GET / latency              {}", summary(&latency));
         println!("hand-off (response → next)      {}", summary(&handoff));
@@ -62,24 +71,27 @@ async fn main() {
         );
         handoffs.push(handoff);
     }
-    let (on, off, refusing) = (
+    let (plain, off, refusing, sidecar) = (
         percentiles(&handoffs[0]),
         percentiles(&handoffs[1]),
         percentiles(&handoffs[2]),
+        percentiles(&handoffs[3]),
     );
     let ms = |d: f64| d * 1e3;
     println!("--- billed time added per invocation (hand-off, same run)");
-    println!(
-        "telemetry on  − off              p50 {:>8.3} ms  p99 {:>8.3} ms",
-        ms(on.0 - off.0),
-        ms(on.1 - off.1)
-    );
-    println!(
-        "refusing      − off              p50 {:>8.3} ms  p99 {:>8.3} ms",
-        ms(refusing.0 - off.0),
-        ms(refusing.1 - off.1)
-    );
-    phases().await;
+    for (label, on) in [
+        ("to otel-sidecar − off", sidecar),
+        ("to plain OTLP  − off", plain),
+        ("refusing       − off", refusing),
+    ] {
+        println!(
+            "{label:<32} p50 {:>8.3} ms  p99 {:>8.3} ms",
+            ms(on.0 - off.0),
+            ms(on.1 - off.1)
+        );
+    }
+    phases(true).await;
+    phases(false).await;
 }
 
 /// p50 and p99 in seconds.
@@ -94,10 +106,18 @@ fn percentiles(samples: &[Duration]) -> (f64, f64) {
     (pct(0.5), pct(0.99))
 }
 
-async fn cold_init(env: &[(&str, String)]) -> Vec<Duration> {
+async fn start(buckets: &[&str], env: &[(&str, String)], sidecar: bool) -> Function {
+    if sidecar {
+        Function::start_with_sidecar(buckets, env, &[]).await
+    } else {
+        Function::start(buckets, env).await
+    }
+}
+
+async fn cold_init(env: &[(&str, String)], sidecar: bool) -> Vec<Duration> {
     let mut out = Vec::new();
     for _ in 0..COLD_RUNS {
-        let function = Function::start(&["bench-bucket"], env).await;
+        let function = start(&["bench-bucket"], env, sidecar).await;
         let id = function.enqueue(event("apigw_v2_root.json"), None).await;
         let finished = function.wait(&id).await;
         if let Some(ms) = finished.report["metrics"]["initDurationMs"].as_f64() {
@@ -116,10 +136,13 @@ fn span_ms(runtime_done: &serde_json::Value, name: &str) -> Option<f64> {
         .as_f64()
 }
 
-async fn warm(env: &[(&str, String)]) -> (Vec<Duration>, Vec<Duration>, u64, Vec<String>) {
+async fn warm(
+    env: &[(&str, String)],
+    sidecar: bool,
+) -> (Vec<Duration>, Vec<Duration>, u64, Vec<String>) {
     let buckets: Vec<String> = (0..10).map(|i| format!("bench-bucket-{i:02}")).collect();
     let names: Vec<&str> = buckets.iter().map(String::as_str).collect();
-    let function = Function::start(&names, env).await;
+    let function = start(&names, env, sidecar).await;
     let process = bootstrap_pid();
     let before = process.map(usage);
     let mut ids = Vec::new();
@@ -201,28 +224,35 @@ fn usage(pid: u32) -> (u64, u64) {
 }
 
 /// Where a healthy hand-off's time goes, from the function's own debug line per hand-off (a separate
-/// run: logging it costs a little).
-async fn phases() {
+/// run: logging it costs a little): every `*_us` field of the line, whichever the binary writes.
+async fn phases(sidecar: bool) {
     let env = [(
         "RUST_LOG",
         "info,handler::telemetry::delivery=debug".to_string(),
     )];
-    println!("--- hand-off phases, telemetry on (the function's debug log, separate run)");
-    let (_, _, _, lines) = warm(&env).await;
-    let fields = ["collect_us", "metrics_us", "traces_us"];
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); fields.len()];
+    let to = if sidecar {
+        "otel-sidecar"
+    } else {
+        "plain OTLP"
+    };
+    println!("--- hand-off phases to {to} (the function's debug log, separate run)");
+    let (_, _, _, lines) = warm(&env, sidecar).await;
+    let mut samples: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
     for line in lines.iter().filter(|l| l.contains("hand-off phases")) {
-        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+        let Ok(serde_json::Value::Object(record)) = serde_json::from_str(line) else {
             continue;
         };
-        for (field, out) in fields.iter().zip(samples.iter_mut()) {
-            if let Some(us) = record[field].as_u64() {
-                out.push(Duration::from_micros(us));
+        for (field, value) in &record {
+            if let (Some(name), Some(us)) = (field.strip_suffix("_us"), value.as_u64()) {
+                samples
+                    .entry(name.to_owned())
+                    .or_default()
+                    .push(Duration::from_micros(us));
             }
         }
     }
-    for (field, out) in fields.iter().zip(&samples) {
-        println!("{:<32} {}", field.trim_end_matches("_us"), summary(out));
+    for (field, out) in &samples {
+        println!("{field:<32} {}", summary(out));
     }
 }
 

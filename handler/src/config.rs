@@ -1,11 +1,12 @@
 //! The function's settings, read once at init from the environment. A bad value is an error that
 //! names the variable and says what is expected.
 
+use opentelemetry_sdk::metrics::Temporality;
 use std::time::Duration;
 
 /// Where the function hands its telemetry off when no `OTEL_SIDECAR_ENDPOINT` is set: the
 /// sidecar's OTLP/HTTP receiver in the same sandbox.
-pub const DEFAULT_SIDECAR_ENDPOINT: &str = "http://127.0.0.1:4318";
+pub const DEFAULT_SIDECAR_ENDPOINT: &str = sidecar_contract::DEFAULT_ENDPOINT;
 /// How long one hand-off (an OTLP/HTTP POST to the sidecar) may take by default.
 pub const DEFAULT_HANDOFF_TIMEOUT: Duration = Duration::from_millis(500);
 /// The longest hand-off timeout accepted: a probe of a stuck sidecar costs one timeout of billed time.
@@ -38,6 +39,9 @@ pub struct TelemetrySettings {
     pub service_name: Option<String>,
     /// `AWS_LAMBDA_FUNCTION_NAME`: the service name of last resort.
     pub function_name: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (`cumulative`, `delta` or `lowmemory`, any
+    /// case; the specification's variable, as the OTLP exporters read it): cumulative by default.
+    pub metrics_temporality: Temporality,
 }
 
 /// Log format and level.
@@ -122,6 +126,16 @@ impl Settings {
         };
         let service_name = lookup("OTEL_SERVICE_NAME").filter(|v| !v.trim().is_empty());
         let function_name = lookup("AWS_LAMBDA_FUNCTION_NAME").filter(|v| !v.trim().is_empty());
+        let metrics_temporality = match lookup("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+        {
+            None => Temporality::Cumulative,
+            Some(value) if value.trim().is_empty() => Temporality::Cumulative,
+            Some(value) => value.trim().parse().map_err(|()| ConfigError {
+                variable: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                value,
+                expected: "cumulative, delta or lowmemory",
+            })?,
+        };
         let json = lookup("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
         let filter = match lookup("AWS_LAMBDA_LOG_LEVEL") {
             Some(level) => lambda_level_filter(&level).ok_or(ConfigError {
@@ -139,6 +153,7 @@ impl Settings {
                 timeout,
                 service_name,
                 function_name,
+                metrics_temporality,
             },
             log: LogSettings { json, filter },
         })
@@ -195,8 +210,21 @@ mod tests {
             s.telemetry.function_name.as_deref(),
             Some("aws-rust-http-api-dev-api")
         );
+        assert_eq!(s.telemetry.metrics_temporality, Temporality::Cumulative);
         assert!(!s.log.json);
         assert_eq!(s.log.filter, "info");
+    }
+
+    #[test]
+    fn metrics_temporality_follows_the_otlp_preference() {
+        let s =
+            settings(&[("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta")]).unwrap();
+        assert_eq!(s.telemetry.metrics_temporality, Temporality::Delta);
+        let bad = settings(&[("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "both")]);
+        assert_eq!(
+            bad.unwrap_err().variable,
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::buckets::BucketLister;
 use crate::routes::App;
 use crate::telemetry::Telemetry;
-use crate::telemetry::handoff::HandOffLayer;
+use crate::telemetry::handoff::{HandOffLayer, UnsampledNote};
 use crate::telemetry::invocation::InvocationSpanLayer;
 use crate::telemetry::metrics::Metrics;
 use lambda_http::lambda_runtime::{Runtime, layers::TracingLayer};
@@ -46,15 +46,17 @@ pub async fn run<L: BucketLister>(
     metrics: Metrics,
 ) -> Result<(), Error> {
     flush_on_sigterm(telemetry.clone());
+    // The invocation layer decides sampling; the hand-off layer, outside the runtime's own layers, needs it.
+    let unsampled = UnsampledNote::default();
     let service = ServiceBuilder::new()
-        .layer(InvocationSpanLayer::new(metrics))
+        .layer(InvocationSpanLayer::new(metrics, unsampled.clone()))
         .service(service_fn(move |request: Request| {
             let app = app.clone();
             async move { Ok::<_, Infallible>(app.handle(request).await) }
         }));
     Runtime::new(Adapter::from(service))
         .layer(TracingLayer::new())
-        .layer(HandOffLayer::new(telemetry))
+        .layer(HandOffLayer::new(telemetry, unsampled))
         .run()
         .await
 }

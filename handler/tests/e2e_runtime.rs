@@ -5,6 +5,7 @@ mod common;
 
 use common::{FUNCTION_NAME, Function, event, http_response};
 use serde_json::{Value, json};
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::time::{Duration, UNIX_EPOCH};
 use testkit::otlp_view::{FlatSpan, metric_points, spans};
 use testkit::{FakeOtlpBackend, Received};
@@ -25,7 +26,7 @@ const XRAY: &str = "Root=1-6745a1b2-3f1e2d3c4b5a69788796a5b4;Parent=1a2b3c4d5e6f
 fn server_span(backend: &FakeOtlpBackend, request_id: &str) -> Option<FlatSpan> {
     spans(&backend.traces())
         .into_iter()
-        .find(|s| s.kind == SERVER && s.attr_str("faas.invocation_id") == Some(request_id))
+        .find(|s| s.kind == SERVER && s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(request_id))
 }
 
 /// The invocation's server span, once exported: the hand-off runs after the response was posted,
@@ -117,7 +118,7 @@ async fn invocations_are_answered_traced_and_handed_off_before_next() {
             .find(|(_, received)| match received {
                 Received::Traces(t) => spans(std::slice::from_ref(t))
                     .iter()
-                    .any(|s| s.attr_str("faas.invocation_id") == Some(id.as_str())),
+                    .any(|s| s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(id.as_str())),
                 _ => false,
             })
             .map(|(at, _)| *at)
@@ -380,5 +381,121 @@ async fn an_unsampled_invocation_signals_its_end_instead_of_a_span() {
     assert!(
         !paths.iter().any(|p| p.contains(&sampled)),
         "a sampled invocation's SERVER span is the signal: {paths:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_otel_sidecar_an_invocation_is_handed_off_in_one_request() {
+    let debug = "info,handler::telemetry::delivery=debug".to_string();
+    let function = Function::start_with_sidecar(
+        &["only-bucket"],
+        &[("RUST_LOG", debug)],
+        &[("OTEL_SIDECAR_LOG_LEVEL", "debug")],
+    )
+    .await;
+    let unsampled = with_header(
+        event("apigw_v2_root.json"),
+        "traceparent",
+        &format!("00-{TRACEPARENT_TRACE}-{TRACEPARENT_PARENT}-00"),
+    );
+    let mut ids = Vec::new();
+    for payload in [
+        event("apigw_v2_root.json"),
+        unsampled,
+        event("apigw_v2_root.json"),
+    ] {
+        ids.push(function.enqueue(payload, None).await);
+    }
+    for id in &ids {
+        assert_eq!(http_response(&function.wait(id).await).0, 200);
+    }
+    // The sidecar exports what it buffered at the latest when it shuts down.
+    function
+        .sandbox
+        .shutdown(lambda_env::ShutdownReason::Spindown)
+        .await;
+
+    let phases: Vec<Value> = function
+        .stdout()
+        .iter()
+        .filter(|line| line.contains("hand-off phases"))
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert!(phases.len() >= ids.len(), "{phases:?}");
+    for line in &phases[..ids.len()] {
+        assert_eq!(
+            line["requests"],
+            json!(1),
+            "one request per hand-off: {line}"
+        );
+    }
+    let sidecar_log = function.sandbox.output_of("otel-sidecar").join("\n");
+    // Each invocation ended with the function's hand-off, sampled or not (not with Lambda's
+    // runtimeDone, nor the completion timeout).
+    for id in &ids {
+        assert!(
+            sidecar_log.contains(&format!("request_id=\"{id}\" finished_signal=true")),
+            "{id}: {sidecar_log}"
+        );
+    }
+    assert!(server_span(&function.backend, &ids[0]).is_some());
+    assert!(
+        server_span(&function.backend, &ids[1]).is_none(),
+        "not sampled"
+    );
+    assert!(server_span(&function.backend, &ids[2]).is_some());
+    let points = metric_points(&function.backend.metrics());
+    assert!(
+        points
+            .iter()
+            .any(|p| p.name == "http.server.request.duration"),
+        "the function's metrics went through the same request: {points:?}"
+    );
+    assert!(
+        !function
+            .stdout()
+            .iter()
+            .any(|line| line.contains("is not otel-sidecar")),
+        "no fallback to plain OTLP"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_otlp_receiver_gets_every_span_once_after_refusing_the_handoff_route() {
+    let function = Function::start(&["only-bucket"], &[]).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(function.enqueue(event("apigw_v2_root.json"), None).await);
+    }
+    for id in &ids {
+        function.wait(id).await;
+    }
+    exported_server_span(&function.backend, &ids[1]).await;
+    for id in &ids {
+        let copies = spans(&function.backend.traces())
+            .iter()
+            .filter(|s| {
+                s.kind == SERVER && s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(id.as_str())
+            })
+            .count();
+        assert_eq!(copies, 1, "{id}: sent once, the refused hand-off included");
+    }
+    let requests: Vec<(String, u16)> = function
+        .backend
+        .requests()
+        .into_iter()
+        .map(|r| (r.path, r.status))
+        .collect();
+    let handoff = format!("/otel-sidecar/v1/invocations/{}/handoff", ids[0]);
+    assert_eq!(
+        requests.first(),
+        Some(&(handoff, 404)),
+        "the first hand-off tries the sidecar's route: {requests:?}"
+    );
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|(path, status)| *status == 200 && path.starts_with("/v1/")),
+        "then plain OTLP only: {requests:?}"
     );
 }

@@ -12,6 +12,7 @@ mod common;
 
 use common::{Function, event, http_response};
 use lambda_env::Finished;
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use testkit::Behaviour;
@@ -198,7 +199,7 @@ async fn telemetry_flows_again_when_the_sidecar_comes_back() {
     let exported = |id: &str| {
         spans(&function.backend.traces())
             .iter()
-            .any(|s| s.attr_str("faas.invocation_id") == Some(id))
+            .any(|s| s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(id))
     };
     let last = after.last().unwrap().request_id.clone();
     function
@@ -244,7 +245,7 @@ async fn an_error_status_opens_the_breaker_and_a_later_success_closes_it() {
     assert_eq!(
         function.backend.requests().len(),
         1,
-        "one refused request, then skipped hand-offs: metrics' failure ends the hand-off"
+        "one refused request, then skipped hand-offs: the first failure ends the hand-off"
     );
     function.backend.set_behaviour(Behaviour::Accept);
     let after = invoke(&function, 15).await;
@@ -254,7 +255,7 @@ async fn an_error_status_opens_the_breaker_and_a_later_success_closes_it() {
         .wait_until("the last invocation's span", Duration::from_secs(10), |b| {
             spans(&b.traces())
                 .iter()
-                .any(|s| s.attr_str("faas.invocation_id") == Some(last.as_str()))
+                .any(|s| s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(last.as_str()))
         })
         .await
         .expect("telemetry flows again");

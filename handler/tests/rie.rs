@@ -6,6 +6,7 @@
 //! OpenTelemetry Collector. Invocations go exactly where README's `docker run` section sends them.
 
 use serde_json::{Value, json};
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use testkit::otlp_view::{metric_points, spans};
@@ -118,7 +119,7 @@ fn server_spans(collector: &Collector) -> BTreeMap<String, (String, usize)> {
         .collect();
     let mut out: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for span in spans(&traces).into_iter().filter(|s| s.kind == SERVER) {
-        if let Some(id) = span.attr_str("faas.invocation_id") {
+        if let Some(id) = span.attr_str(INVOCATION_ID_ATTRIBUTE) {
             out.entry(id.to_string())
                 .or_insert((span.name.clone(), 0))
                 .1 += 1;

@@ -186,7 +186,7 @@ pub struct Limits {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            http_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4318))),
+            http_receiver: Some(sidecar_contract::DEFAULT_HTTP_RECEIVER),
             // The receiver with the cargo feature `grpc`; without it, calls there are refused at once
             // (`receiver::grpc_refusal`) so that an SDK exporting gRPC does not retry on every flush.
             grpc_receiver: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),

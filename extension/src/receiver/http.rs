@@ -9,8 +9,10 @@
 //! 408 and its connection closed: a client that declares a body and sends nothing cannot hold a
 //! connection longer.
 //!
-//! One route is not OTLP: `POST /otel-sidecar/v1/invocations/{id}/finished`, the function's explicit
-//! end-of-invocation signal when it has no root span to send (204; 400 for a malformed id).
+//! Two routes are not OTLP but the function's (defined in `sidecar-contract`): `POST
+//! /otel-sidecar/v1/invocations/{id}/finished`, its explicit end-of-invocation signal when it has no root
+//! span to send (204; 400 for a malformed id), and `POST /otel-sidecar/v1/invocations/{id}/handoff`, its
+//! last metrics and spans and that end in one request ([`handoff`]).
 
 use super::Ingest;
 use super::decode::{DecodeError, Format, decode, inflate};
@@ -23,6 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
 use prost::Message;
+use sidecar_contract::{InvocationId, Route};
+
+mod handoff;
 
 /// `google.rpc.Status`, the error body OTLP/HTTP servers return.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -60,7 +65,8 @@ pub fn router(ingest: Ingest, max_request_bytes: usize) -> Router {
             "/v1/logs",
             post(|s: State<AppState>, h: HeaderMap, b: Body| export(s, Signal::Logs, h, b)),
         )
-        .route("/otel-sidecar/v1/invocations/{id}/finished", post(finished))
+        .route(Route::Finished.pattern(), post(finished))
+        .route(Route::HandOff.pattern(), post(handoff::handoff))
         // The body size is enforced below, compressed and inflated, with an OTLP-shaped answer.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -70,8 +76,11 @@ async fn finished(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    match state.ingest.finished(&id) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    match InvocationId::parse(&id) {
+        Ok(id) => {
+            state.ingest.finished(id);
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     }
 }
@@ -84,57 +93,84 @@ async fn export(
 ) -> Response {
     let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(format) = Format::from_content_type(header_str(header::CONTENT_TYPE)) else {
-        let message = "unsupported media type: use application/x-protobuf or application/json";
-        let response = error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Format::Protobuf,
-            message.to_owned(),
-        );
-        return refuse_early(response, body);
+        return unsupported_media_type(body);
     };
+    let plain = match read_body(&state, signal.as_str(), format, &headers, body).await {
+        Ok(plain) => plain,
+        Err(response) => return response,
+    };
+    match decode(signal, format, &plain) {
+        Ok(payload) => {
+            // A protobuf body is buffered as received; JSON is re-encoded as protobuf.
+            let raw = (format == Format::Protobuf).then(|| bytes::Bytes::from(plain));
+            state.ingest.accept_encoded(&payload, raw);
+            success(format)
+        }
+        Err(err) => rejected(signal.as_str(), format, err),
+    }
+}
+
+/// 415 for a body that is neither OTLP protobuf nor JSON, before reading it.
+fn unsupported_media_type(body: Body) -> Response {
+    let message = "unsupported media type: use application/x-protobuf or application/json";
+    let response = error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Format::Protobuf,
+        message.to_owned(),
+    );
+    refuse_early(response, body)
+}
+
+/// The request's body, within the size limit (declared and actual) and [`BODY_TIMEOUT`], inflated per its
+/// `Content-Encoding`; or the answer that refuses it (`what` names the route in the log).
+async fn read_body(
+    state: &AppState,
+    what: &'static str,
+    format: Format,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, Response> {
+    let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let limit = state.max_request_bytes;
     let declared = header_str(header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         let message = DecodeError::TooLarge { limit }.to_string();
-        return refuse_early(error(StatusCode::PAYLOAD_TOO_LARGE, format, message), body);
+        return Err(refuse_early(
+            error(StatusCode::PAYLOAD_TOO_LARGE, format, message),
+            body,
+        ));
     }
     let raw = match tokio::time::timeout(BODY_TIMEOUT, read_limited(body, limit)).await {
         Ok(Some(raw)) => raw,
         Ok(None) => {
-            return error(
+            return Err(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format,
                 DecodeError::TooLarge { limit }.to_string(),
-            );
+            ));
         }
         Err(_elapsed) => {
             let message = format!(
                 "request body not received within {} s",
                 BODY_TIMEOUT.as_secs()
             );
-            tracing::warn!(message = "rejected OTLP request", signal = signal.as_str(), status = 408, error = %message);
-            return closing(error(StatusCode::REQUEST_TIMEOUT, format, message));
+            tracing::warn!(message = "rejected OTLP request", signal = what, status = 408, error = %message);
+            return Err(closing(error(StatusCode::REQUEST_TIMEOUT, format, message)));
         }
     };
-    let decoded = inflate(&raw, header_str(header::CONTENT_ENCODING), limit)
-        .and_then(|plain| decode(signal, format, &plain).map(|payload| (payload, plain)));
-    match decoded {
-        Ok((payload, plain)) => {
-            // A protobuf body is buffered as received; JSON is re-encoded as protobuf.
-            let raw = (format == Format::Protobuf).then(|| bytes::Bytes::from(plain));
-            state.ingest.accept_encoded(&payload, raw);
-            success(format)
-        }
-        Err(err) => {
-            let status = match err {
-                DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                DecodeError::Encoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                DecodeError::Gzip(_) | DecodeError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            };
-            tracing::warn!(message = "rejected OTLP request", signal = signal.as_str(), status = status.as_u16(), error = %err);
-            error(status, format, err.to_string())
-        }
-    }
+    inflate(&raw, header_str(header::CONTENT_ENCODING), limit)
+        .map_err(|err| rejected(what, format, err))
+}
+
+/// The answer to a body that could not be read or decoded, logged.
+fn rejected(what: &'static str, format: Format, err: DecodeError) -> Response {
+    let status = match err {
+        DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        DecodeError::Encoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        DecodeError::Gzip(_) | DecodeError::Invalid { .. } => StatusCode::BAD_REQUEST,
+    };
+    tracing::warn!(message = "rejected OTLP request", signal = what, status = status.as_u16(), error = %err);
+    error(status, format, err.to_string())
 }
 
 /// How long the body of one request may take to arrive (from the end of its headers). Loopback clients

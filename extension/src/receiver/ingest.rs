@@ -8,10 +8,8 @@ use crate::lifecycle::completion::{Completions, RootSpan};
 use crate::pipeline::{Entry, Payload, SharedBuffer};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use sidecar_contract::{INVOCATION_ID_ATTRIBUTE, InvocationId};
 use std::sync::Arc;
-
-/// The attribute that carries the Lambda request id on the handler's root span.
-pub const INVOCATION_ID_ATTRIBUTE: &str = "faas.invocation_id";
 
 /// Cheap to clone; shared by every receiver and the Telemetry API listener.
 #[derive(Debug, Clone)]
@@ -76,19 +74,11 @@ impl Ingest {
     }
 }
 
-/// Why an explicit "finished" signal was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invocation id must be 1 to 128 visible ASCII characters")]
-pub struct BadInvocationId;
-
 impl Ingest {
-    /// The function's explicit end-of-invocation signal (see [`crate::lifecycle::completion`]).
-    pub fn finished(&self, id: &str) -> Result<(), BadInvocationId> {
-        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(BadInvocationId);
-        }
-        self.completions.mark_signalled(id.to_owned());
-        Ok(())
+    /// The function's explicit end-of-invocation signal (see [`crate::lifecycle::completion`]); call it
+    /// after buffering whatever came with it.
+    pub fn finished(&self, id: InvocationId) {
+        self.completions.mark_signalled(id.into_string());
     }
 }
 

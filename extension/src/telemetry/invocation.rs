@@ -18,6 +18,7 @@ use super::spans::{child_of, children, cover, interval, place, set_status, span}
 use super::xray::XrayContext;
 use crate::lifecycle::completion::RootSpan;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 
 /// The name of the post-runtime child: from `runtimeDone` to `report`, what extensions (this one
 /// included) cost the invocation.
@@ -109,7 +110,7 @@ impl Invocation {
         let mut main = span("Invocation", &placement, start, end);
         let attributes = &mut main.attributes;
         attributes.push(otlp::string(
-            "faas.invocation_id",
+            INVOCATION_ID_ATTRIBUTE,
             invocation.request_id.clone(),
         ));
         attributes.push(otlp::string("faas.trigger", trigger));

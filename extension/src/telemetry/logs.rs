@@ -16,6 +16,7 @@ use super::xray::hex;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 use serde_json::{Map, Value};
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 
 /// Most attributes copied from a JSON line.
 const MAX_ATTRIBUTES: usize = 32;
@@ -92,7 +93,7 @@ pub fn log_record(
     if let Some(id) = request_id {
         record
             .attributes
-            .push(otlp::string("faas.invocation_id", id));
+            .push(otlp::string(INVOCATION_ID_ATTRIBUTE, id));
     }
     record.attributes.push(otlp::string(
         "aws.lambda.log.source",
@@ -151,7 +152,7 @@ fn from_json(
     *request_id = find(&[
         "requestId",
         "request_id",
-        "faas.invocation_id",
+        INVOCATION_ID_ATTRIBUTE,
         "AWSRequestId",
     ])
     .map(str::to_owned);
@@ -169,7 +170,7 @@ fn from_json(
         "log.level",
         "requestId",
         "request_id",
-        "faas.invocation_id",
+        INVOCATION_ID_ATTRIBUTE,
         "AWSRequestId",
         "trace_id",
         "traceId",

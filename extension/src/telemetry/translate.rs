@@ -31,6 +31,7 @@ use super::xray::{self, XrayContext};
 use crate::lifecycle::completion::Completions;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -423,7 +424,7 @@ impl Translator {
             out.extend(phase_spans);
         }
         root.attributes = vec![
-            otlp::string("faas.invocation_id", invocation.request_id.clone()),
+            otlp::string(INVOCATION_ID_ATTRIBUTE, invocation.request_id.clone()),
             otlp::string("faas.trigger", self.trigger),
             otlp::boolean("faas.coldstart", true),
         ];

@@ -9,12 +9,14 @@
 //! `OTEL_SIDECAR_TIMEOUT_MS` (500 ms by default), and while the sidecar does not answer the
 //! [`super::breaker`] skips it on most invocations.
 //!
-//! The sidecar knows the invocation is complete when its SERVER span arrives. When the invocation's
-//! trace was not sampled (a caller's `traceparent` with the sampled flag off), there is no such span:
-//! the hand-off then ends with an explicit signal, `POST /otel-sidecar/v1/invocations/{id}/finished`,
-//! so the sidecar does not wait for a span that will never come.
+//! The hand-off tells the sidecar that the invocation is over (see [`super::delivery`]). Over plain OTLP
+//! the sidecar learns it from the SERVER span; when the invocation's trace was not sampled (a caller's
+//! `traceparent` with the sampled flag off), there is no such span, and the hand-off must signal the end
+//! explicitly. The invocation layer, which makes the sampling decision, tells this layer through an
+//! [`UnsampledNote`] the two share.
 
 use super::Telemetry;
+use super::delivery::Ending;
 use lambda_http::lambda_runtime::LambdaInvocation;
 use lambda_http::lambda_runtime::tower::BoxError;
 use std::future::Future;
@@ -24,33 +26,43 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tower::{Layer, Service};
 
-/// The invocation whose trace was not sampled, noted by the invocation layer for the hand-off (the
-/// runtime handles one invocation at a time).
-static UNSAMPLED: Mutex<Option<String>> = Mutex::new(None);
+/// Which invocation's trace was not sampled: written by the invocation layer, read by the hand-off
+/// layer of the same runtime. The runtime handles one invocation at a time; the note is keyed by the
+/// request id all the same, so that a stale note can never mark another invocation.
+#[derive(Debug, Clone, Default)]
+pub struct UnsampledNote(Arc<Mutex<Option<String>>>);
 
-/// Notes that invocation `request_id` records no span: its hand-off must signal the end explicitly.
-pub fn note_unsampled(request_id: &str) {
-    *UNSAMPLED.lock().unwrap_or_else(PoisonError::into_inner) = Some(request_id.to_owned());
-}
-
-fn take_unsampled(request_id: &str) -> bool {
-    let mut noted = UNSAMPLED.lock().unwrap_or_else(PoisonError::into_inner);
-    if noted.as_deref() == Some(request_id) {
-        *noted = None;
-        return true;
+impl UnsampledNote {
+    /// Notes that invocation `request_id` records no span: its hand-off must signal the end explicitly.
+    pub fn note(&self, request_id: &str) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(request_id.to_owned());
     }
-    false
+
+    /// Whether invocation `request_id` was noted (and forgets the note).
+    pub fn take(&self, request_id: &str) -> bool {
+        let mut noted = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if noted.as_deref() == Some(request_id) {
+            *noted = None;
+            return true;
+        }
+        false
+    }
 }
 
 /// Adds the hand-off to the runtime's invocation service.
 #[derive(Clone)]
 pub struct HandOffLayer {
     telemetry: Arc<Telemetry>,
+    unsampled: UnsampledNote,
 }
 
 impl HandOffLayer {
-    pub fn new(telemetry: Arc<Telemetry>) -> Self {
-        HandOffLayer { telemetry }
+    /// The hand-off of `telemetry`; `unsampled` is the note the invocation layer writes.
+    pub fn new(telemetry: Arc<Telemetry>, unsampled: UnsampledNote) -> Self {
+        HandOffLayer {
+            telemetry,
+            unsampled,
+        }
     }
 }
 
@@ -61,6 +73,7 @@ impl<S> Layer<S> for HandOffLayer {
         HandOff {
             inner,
             telemetry: self.telemetry.clone(),
+            unsampled: self.unsampled.clone(),
         }
     }
 }
@@ -69,6 +82,7 @@ impl<S> Layer<S> for HandOffLayer {
 pub struct HandOff<S> {
     inner: S,
     telemetry: Arc<Telemetry>,
+    unsampled: UnsampledNote,
 }
 
 impl<S> Service<LambdaInvocation> for HandOff<S>
@@ -88,11 +102,15 @@ where
         let request_id = invocation.context.request_id.clone();
         let future = self.inner.call(invocation);
         let telemetry = self.telemetry.clone();
+        let unsampled = self.unsampled.clone();
         Box::pin(async move {
             let result = future.await;
             let started = Instant::now();
-            let unsampled = take_unsampled(&request_id).then_some(request_id.as_str());
-            let outcome = telemetry.hand_off(unsampled).await;
+            let ending = Ending {
+                id: &request_id,
+                sampled: !unsampled.take(&request_id),
+            };
+            let outcome = telemetry.hand_off(Some(ending)).await;
             tracing::debug!(
                 handoff_us = started.elapsed().as_micros() as u64,
                 ?outcome,
@@ -100,5 +118,24 @@ where
             );
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_is_taken_once_and_only_for_its_invocation() {
+        let note = UnsampledNote::default();
+        let layer_copy = note.clone();
+        note.note("a");
+        assert!(!layer_copy.take("b"), "another invocation is not unsampled");
+        assert!(layer_copy.take("a"));
+        assert!(!layer_copy.take("a"), "taken once");
+        note.note("a");
+        note.note("c");
+        assert!(!note.take("a"), "a later note replaces a stale one");
+        assert!(note.take("c"));
     }
 }

@@ -7,6 +7,7 @@
 //! also records `http.server.request.duration`. (`faas.coldstarts` and the other `faas.*` metrics come
 //! from the sidecar, which learns them from Lambda's Telemetry API: counting here too would double them.)
 
+use super::handoff::UnsampledNote;
 use super::metrics::Metrics;
 use super::propagation::parent_context;
 use crate::routes::{Route, request_path};
@@ -14,6 +15,7 @@ use http::header::USER_AGENT;
 use lambda_http::{Body, Request, RequestExt, Response};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,11 +33,14 @@ static COLD: AtomicBool = AtomicBool::new(true);
 #[derive(Clone)]
 pub struct InvocationSpanLayer {
     metrics: Metrics,
+    unsampled: UnsampledNote,
 }
 
 impl InvocationSpanLayer {
-    pub fn new(metrics: Metrics) -> Self {
-        InvocationSpanLayer { metrics }
+    /// The layer recording into `metrics`; it notes an unsampled invocation in `unsampled`, for the
+    /// hand-off layer.
+    pub fn new(metrics: Metrics, unsampled: UnsampledNote) -> Self {
+        InvocationSpanLayer { metrics, unsampled }
     }
 }
 
@@ -46,6 +51,7 @@ impl<S> Layer<S> for InvocationSpanLayer {
         InvocationSpan {
             inner,
             metrics: self.metrics.clone(),
+            unsampled: self.unsampled.clone(),
         }
     }
 }
@@ -55,6 +61,7 @@ impl<S> Layer<S> for InvocationSpanLayer {
 pub struct InvocationSpan<S> {
     inner: S,
     metrics: Metrics,
+    unsampled: UnsampledNote,
 }
 
 impl<S> Service<Request> for InvocationSpan<S>
@@ -75,7 +82,7 @@ where
         let coldstart = COLD.swap(false, Ordering::Relaxed);
         let method = request.method().as_str().to_string();
         let route = Route::for_path(request_path(&request)).map(Route::template);
-        let span = invocation_span(&request, &method, route, coldstart);
+        let span = invocation_span(&request, &method, route, coldstart, &self.unsampled);
         let metrics = self.metrics.clone();
         let future = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
@@ -110,6 +117,7 @@ fn invocation_span(
     method: &str,
     route: Option<&'static str>,
     coldstart: bool,
+    unsampled: &UnsampledNote,
 ) -> tracing::Span {
     let invocation_id = request
         .lambda_context_ref()
@@ -136,7 +144,7 @@ fn invocation_span(
         otel.kind = "server",
         otel.status_code = Empty,
         faas.trigger = "http",
-        faas.invocation_id = %invocation_id,
+        { INVOCATION_ID_ATTRIBUTE } = %invocation_id,
         faas.coldstart = coldstart,
         http.request.method = %method,
         http.route = Empty,
@@ -165,7 +173,7 @@ fn invocation_span(
         span.record("span_id", ids.span_id().to_string());
         if !ids.is_sampled() {
             // No SERVER span will reach the sidecar: the hand-off signals the end instead.
-            super::handoff::note_unsampled(invocation_id);
+            unsampled.note(invocation_id);
         }
     }
     span

@@ -27,20 +27,17 @@ pub mod spans;
 
 use crate::config::TelemetrySettings;
 use breaker::{Breaker, Policy};
-use delivery::{Delivery, Outcome};
-use opentelemetry_http::HttpClient;
-use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig, WithHttpConfig};
+use delivery::{Delivery, Ending, Outcome};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::exporter::PushMetricExporter as _;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
 };
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use sidecar::SidecarClient;
 use spans::{QueueingProcessor, SpanQueue};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Instrumentation scope of everything the function reports.
@@ -49,12 +46,6 @@ pub const SCOPE: &str = "aws-rust-http-api";
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("building the OTLP {signal} exporter: {source}")]
-    Exporter {
-        signal: &'static str,
-        #[source]
-        source: opentelemetry_otlp::ExporterBuildError,
-    },
     #[error("building the HTTP client for the hand-off: {0}")]
     HttpClient(String),
     #[error("installing the tracing subscriber: {0}")]
@@ -69,79 +60,45 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Builds the exporters and providers. No network I/O happens here.
+    /// Builds the providers and the hand-off. No network I/O happens here.
     pub fn new(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
         if !settings.enabled {
             return Ok(Telemetry::disabled());
         }
-        // One HTTP client for both exporters and the "finished" signal.
-        let client = Arc::new(
-            SidecarClient::new(settings.timeout)
-                .map_err(|e| TelemetryError::HttpClient(e.to_string()))?,
-        );
-        let http_client: Arc<dyn HttpClient> = client.clone();
+        let client = SidecarClient::new(settings.timeout)
+            .map_err(|e| TelemetryError::HttpClient(e.to_string()))?;
         let resource = resource::detect(
             settings.service_name.as_deref(),
             settings.function_name.as_deref(),
         );
-        // One attempt per request: the exporter's default retries (100 ms, 200 ms, 400 ms backoff
-        // within the timeout) made every hand-off to a refusing address cost 750–950 ms.
-        let mut span_exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_shared_http_client(http_client.clone())
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(format!("{}/v1/traces", settings.endpoint))
-            .with_timeout(settings.timeout)
-            .with_retry_policy(RetryPolicy::disabled())
-            .build()
-            .map_err(|source| TelemetryError::Exporter {
-                signal: "traces",
-                source,
-            })?;
-        span_exporter.set_resource(&resource);
-        let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_shared_http_client(http_client)
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(format!("{}/v1/metrics", settings.endpoint))
-            .with_timeout(settings.timeout)
-            .with_retry_policy(RetryPolicy::disabled())
-            .build()
-            .map_err(|source| TelemetryError::Exporter {
-                signal: "metrics",
-                source,
-            })?;
         let spans = SpanQueue::default();
         let tracer_provider = SdkTracerProvider::builder()
             .with_span_processor(QueueingProcessor::new(spans.clone()))
             .with_resource(resource.clone())
             .build();
-        // The exporter's temporality (cumulative, or OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE):
-        // the reader, not the exporter, decides what the SDK aggregates.
+        // The reader decides what the SDK aggregates: cumulative, or what
+        // OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE asks for.
         let reader = Arc::new(
             ManualReader::builder()
-                .with_temporality(metric_exporter.temporality())
+                .with_temporality(settings.metrics_temporality)
                 .build(),
         );
         let meter_provider = SdkMeterProvider::builder()
             .with_reader(SharedReader(reader.clone()))
-            .with_resource(resource)
+            .with_resource(resource.clone())
             .build();
         opentelemetry::global::set_meter_provider(meter_provider.clone());
-        let endpoint = settings.endpoint.trim_end_matches('/');
         Ok(Telemetry {
             tracer_provider: Some(tracer_provider),
             meter_provider: Some(meter_provider),
-            delivery: Some(Delivery {
+            delivery: Some(Delivery::new(
                 spans,
                 reader,
-                span_exporter,
-                metric_exporter,
+                &resource,
                 client,
-                finished_url: format!("{endpoint}/otel-sidecar/v1/invocations/"),
-                breaker: Mutex::new(Breaker::new(Policy::default())),
-                running: tokio::sync::Mutex::new(()),
-            }),
+                &settings.endpoint,
+                Breaker::new(Policy::default()),
+            )),
         })
     }
 
@@ -159,11 +116,11 @@ impl Telemetry {
         self.tracer_provider.as_ref()
     }
 
-    /// Exports everything recorded so far (see [`delivery`]), and ends the invocation `unsampled`
-    /// whose trace was not sampled with the explicit "finished" signal. `None` when telemetry is off.
-    pub async fn hand_off(&self, unsampled: Option<&str>) -> Option<Outcome> {
+    /// Exports everything recorded so far (see [`delivery`]), and tells the sidecar that invocation
+    /// `ending` is over, if it is. `None` when telemetry is off.
+    pub async fn hand_off(&self, ending: Option<Ending<'_>>) -> Option<Outcome> {
         match &self.delivery {
-            Some(delivery) => Some(delivery.hand_off(unsampled).await),
+            Some(delivery) => Some(delivery.hand_off(ending).await),
             None => None,
         }
     }

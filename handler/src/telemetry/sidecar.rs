@@ -1,19 +1,15 @@
 //! The function's HTTP client for the sidecar: an async `reqwest` client on the runtime's own thread
-//! (no client thread to wake), one attempt per request, bounded by the hand-off timeout. It remembers
-//! why the last request failed, so that the breaker can say it (the OTLP exporter reduces transport
-//! errors to "network error").
+//! (no client thread to wake), one attempt per request, bounded by the hand-off timeout, keeping its
+//! loopback connection open between hand-offs. A transport error is classified for the breaker.
 
 use super::breaker::Failure;
-use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// The client. Cheap to share behind an `Arc`.
+/// The client.
 #[derive(Debug)]
 pub struct SidecarClient {
     http: reqwest::Client,
     timeout: Duration,
-    last_failure: Mutex<Option<Failure>>,
 }
 
 impl SidecarClient {
@@ -26,26 +22,25 @@ impl SidecarClient {
             .no_proxy()
             .tcp_nodelay(true)
             .build()?;
-        Ok(SidecarClient {
-            http,
-            timeout,
-            last_failure: Mutex::new(None),
-        })
+        Ok(SidecarClient { http, timeout })
     }
 
-    /// Why the last failed request failed, if it has not been taken yet.
-    pub fn take_failure(&self) -> Option<Failure> {
-        self.last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
-    fn note(&self, failure: Failure) {
-        *self
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(failure);
+    /// `POST url` with `body` (of `content_type`, if any); `Ok(status)` once the whole answer is read (so
+    /// that the connection goes back to the pool for the next hand-off).
+    pub async fn post(
+        &self,
+        url: &str,
+        content_type: Option<&'static str>,
+        body: Vec<u8>,
+    ) -> Result<u16, Failure> {
+        let mut request = self.http.post(url).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(http::header::CONTENT_TYPE, content_type);
+        }
+        let response = request.send().await.map_err(|e| self.failure(&e))?;
+        let status = response.status().as_u16();
+        response.bytes().await.map_err(|e| self.failure(&e))?;
+        Ok(status)
     }
 
     /// Classifies a transport error.
@@ -57,32 +52,6 @@ impl SidecarClient {
         } else {
             Failure::Other(error_chain(error))
         }
-    }
-
-    /// `POST url` with an empty body; `Ok(status)` when the sidecar answered.
-    pub async fn post_empty(&self, url: &str) -> Result<u16, Failure> {
-        match self.http.post(url).send().await {
-            Ok(response) => Ok(response.status().as_u16()),
-            Err(error) => Err(self.failure(&error)),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl HttpClient for SidecarClient {
-    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let result = self.http.send_bytes(request).await;
-        match &result {
-            Ok(response) if !response.status().is_success() => {
-                self.note(Failure::Status(response.status().as_u16()))
-            }
-            Ok(_) => {}
-            Err(error) => match error.downcast_ref::<reqwest::Error>() {
-                Some(error) => self.note(self.failure(error)),
-                None => self.note(Failure::Other(error.to_string())),
-            },
-        }
-        result
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Function {
     pub backend: FakeOtlpBackend,
     pub moto: Option<MotoServer>,
     pending: Mutex<HashMap<String, Invocation>>,
+    /// The sidecar's configuration, when it runs (see [`Function::start_with_sidecar`]).
+    _sidecar_config: Option<tempfile::TempDir>,
 }
 
 impl Function {
@@ -26,6 +28,25 @@ impl Function {
     /// variables. Unless `env` says otherwise, it exports to the fake backend and reads S3 from a
     /// fresh moto with `buckets` in it.
     pub async fn start(buckets: &[&str], env: &[(&str, String)]) -> Function {
+        Function::start_in(buckets, env, None).await
+    }
+
+    /// Like [`Function::start`], with the release `otel-sidecar` (and `sidecar_env` on top of its
+    /// settings) as the sandbox's extension: the function hands off to it, and it exports to the fake
+    /// backend.
+    pub async fn start_with_sidecar(
+        buckets: &[&str],
+        env: &[(&str, String)],
+        sidecar_env: &[(&str, &str)],
+    ) -> Function {
+        Function::start_in(buckets, env, Some(sidecar_env)).await
+    }
+
+    async fn start_in(
+        buckets: &[&str],
+        env: &[(&str, String)],
+        sidecar_env: Option<&[(&str, &str)]>,
+    ) -> Function {
         let backend = FakeOtlpBackend::start().await.expect("fake OTLP backend");
         let moto = MotoServer::start().expect("moto");
         create_buckets(&moto.endpoint(), buckets).await;
@@ -38,6 +59,17 @@ impl Function {
             .env("AWS_SESSION_TOKEN", "test-session-token")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("S3_PAGE_SIZE", "2");
+        let mut config = Config::default();
+        let mut sidecar_config = None;
+        if let Some(sidecar_env) = sidecar_env {
+            let (mut sidecar, endpoint, dir) = sidecar(&backend);
+            for (key, value) in sidecar_env {
+                sidecar = sidecar.env(*key, *value);
+            }
+            runtime = runtime.env("OTEL_SIDECAR_ENDPOINT", endpoint);
+            config = config.extension(sidecar);
+            sidecar_config = Some(dir);
+        }
         runtime
             .env
             .extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
@@ -49,7 +81,7 @@ impl Function {
             timeout: Duration::from_secs(10),
             inherit_env: false,
             echo_output: std::env::var_os("QUIET_FUNCTION_LOGS").is_none(),
-            ..Config::default().runtime(runtime)
+            ..config.runtime(runtime)
         })
         .await
         .expect("sandbox");
@@ -58,6 +90,7 @@ impl Function {
             backend,
             moto: Some(moto),
             pending: Mutex::new(HashMap::new()),
+            _sidecar_config: sidecar_config,
         }
     }
 
@@ -113,6 +146,30 @@ impl Function {
             .map(|l| l.line)
             .collect()
     }
+}
+
+/// The release `otel-sidecar` as an extension exporting to `backend`, on free ports: the process, its
+/// OTLP/HTTP receiver's URL, and the directory of its configuration.
+fn sidecar(backend: &FakeOtlpBackend) -> (Process, String, tempfile::TempDir) {
+    let port = || testkit::moto::free_port().expect("a free port");
+    let (http, grpc, listener) = (port(), port(), port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("otel-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "receivers:\n  otlp_http: {{ endpoint: \"127.0.0.1:{http}\" }}\n  \
+             otlp_grpc: {{ endpoint: \"127.0.0.1:{grpc}\" }}\n\
+             telemetry_api:\n  listener: \"127.0.0.1:{listener}\"\n  faas_trigger: http\n"
+        ),
+    )
+    .expect("sidecar config");
+    let binary = testkit::release_binary("otel-sidecar").expect("otel-sidecar binary");
+    let process = Process::new(binary)
+        .env("OTEL_SIDECAR_CONFIG", config.display().to_string())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", backend.endpoint())
+        .env("OTEL_SIDECAR_LOG_FORMAT", "text");
+    (process, format!("http://127.0.0.1:{http}"), dir)
 }
 
 /// An API Gateway event from `tests/data/`.

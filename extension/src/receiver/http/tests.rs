@@ -225,3 +225,131 @@ async fn the_functions_explicit_finished_signal_completes_the_invocation() {
     let (status, _) = send(&app, "GET", path, &[], Vec::new()).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+fn server_span(invocation: &str) -> Vec<u8> {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    name: "GET /".into(),
+                    kind: 2,
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    attributes: vec![KeyValue {
+                        key: sidecar_contract::INVOCATION_ID_ATTRIBUTE.into(),
+                        value: Some(AnyValue {
+                            value: Some(Value::StringValue(invocation.into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn metrics(name: &str) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: name.into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint::default()],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn handoff_setup() -> (Router, SharedBuffer, Arc<Completions>) {
+    let buffer = SharedBuffer::new(1 << 20);
+    let completions = Arc::new(Completions::default());
+    let app = router(Ingest::new(buffer.clone(), completions.clone()), LIMIT);
+    (app, buffer, completions)
+}
+
+const INVOCATION: &str = "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa";
+
+fn handoff_path(id: &str) -> String {
+    sidecar_contract::Route::HandOff.path(&sidecar_contract::InvocationId::parse(id).unwrap())
+}
+
+#[tokio::test]
+async fn a_handoff_buffers_metrics_then_spans_then_finishes_the_invocation() {
+    let (app, buffer, completions) = handoff_setup();
+    let (metrics, spans) = (metrics("requests"), server_span(INVOCATION));
+    let body = sidecar_contract::HandOff {
+        metrics: Some(&metrics),
+        traces: Some(&spans),
+    }
+    .encode();
+    let (status, _) = send(&app, "POST", &handoff_path(INVOCATION), &[PROTO], body).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(completions.signalled_by_function(INVOCATION));
+    assert_eq!(
+        completions.root_span(INVOCATION).map(|root| root.span_id),
+        Some(vec![2; 8]),
+        "the SERVER span's ids are kept, as from /v1/traces"
+    );
+    let entries = buffer.lock().drain();
+    let signals: Vec<Signal> = entries.iter().map(|e| e.signal).collect();
+    assert_eq!(signals, [Signal::Metrics, Signal::Traces]);
+    assert_eq!(
+        entries[1].decode().unwrap(),
+        decode(Signal::Traces, Format::Protobuf, &spans).unwrap(),
+        "buffered as received"
+    );
+
+    // An unsampled invocation with nothing to export: the body is empty, the end is still signalled.
+    let (status, _) = send(&app, "POST", &handoff_path("quiet"), &[PROTO], Vec::new()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(completions.signalled_by_function("quiet"));
+    assert!(buffer.lock().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_handoff_buffers_nothing_and_finishes_nothing() {
+    let (app, buffer, completions) = handoff_setup();
+    let path = handoff_path(INVOCATION);
+    let good = metrics("requests");
+    let bad_traces = sidecar_contract::HandOff {
+        metrics: Some(&good),
+        traces: Some(b"\xff\xff\xff"),
+    }
+    .encode();
+    let (status, body) = send(&app, "POST", &path, &[PROTO], bad_traces).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(RpcStatus::decode(&body[..]).unwrap().code, 3);
+    let (status, _) = send(&app, "POST", &path, &[PROTO], vec![0x0a, 5, 1]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "truncated body");
+    let json = ("content-type", "application/json");
+    let (status, _) = send(&app, "POST", &path, &[json], b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let large = sidecar_contract::HandOff {
+        metrics: Some(&vec![0; LIMIT]),
+        traces: None,
+    }
+    .encode();
+    let (status, _) = send(&app, "POST", &path, &[PROTO], large).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let bad_id = "/otel-sidecar/v1/invocations/a%20b/handoff";
+    let (status, _) = send(&app, "POST", bad_id, &[PROTO], Vec::new()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(buffer.lock().is_empty());
+    assert!(!completions.is_finished(INVOCATION));
+}

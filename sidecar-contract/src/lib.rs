@@ -1,0 +1,42 @@
+//! The contract between the function (`handler`) and the sidecar (`extension`) beyond plain OTLP,
+//! defined once for both: the attribute that names an invocation, the sidecar's own routes, and the
+//! body of the function's one-request hand-off. No dependencies.
+//!
+//! - [`path`]: the routes under `/otel-sidecar/v1/invocations/{id}/`, their builders and parser.
+//! - [`handoff`]: the hand-off body, an invocation's metrics and traces in one protobuf message.
+//!
+//! Everything else between the two is plain OTLP/HTTP (`/v1/traces`, `/v1/metrics`, `/v1/logs`), which
+//! the sidecar accepts from any function, in any language.
+
+pub mod handoff;
+pub mod path;
+
+pub use handoff::{HandOff, HandOffError};
+pub use path::{BadInvocationId, InvocationId, Route};
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The span attribute that carries the Lambda request id on the function's SERVER span (OpenTelemetry
+/// semantic conventions, `faas.invocation_id`): the sidecar takes a buffered SERVER (or parentless) span
+/// with it as the end of that invocation's telemetry.
+pub const INVOCATION_ID_ATTRIBUTE: &str = "faas.invocation_id";
+
+/// Where the sidecar's OTLP/HTTP receiver listens by default.
+pub const DEFAULT_HTTP_RECEIVER: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 4318);
+
+/// Where the function hands off by default (its `OTEL_SIDECAR_ENDPOINT`): [`DEFAULT_HTTP_RECEIVER`].
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4318";
+
+/// `Content-Type` of a hand-off body (it is a protobuf message, see [`handoff`]).
+pub const HANDOFF_CONTENT_TYPE: &str = "application/x-protobuf";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_endpoint_is_the_default_receiver() {
+        assert_eq!(DEFAULT_ENDPOINT, format!("http://{DEFAULT_HTTP_RECEIVER}"));
+    }
+}
