@@ -49,6 +49,7 @@ pub struct HandOffLayer {
 }
 
 impl HandOffLayer {
+    /// The layer, handing off through `telemetry` after each invocation.
     pub fn new(telemetry: Arc<Telemetry>) -> Self {
         HandOffLayer { telemetry }
     }

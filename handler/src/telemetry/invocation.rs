@@ -34,6 +34,7 @@ pub struct InvocationSpanLayer {
 }
 
 impl InvocationSpanLayer {
+    /// The layer, recording each invocation's metrics in `metrics`.
     pub fn new(metrics: Metrics) -> Self {
         InvocationSpanLayer { metrics }
     }

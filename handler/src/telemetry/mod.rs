@@ -49,14 +49,19 @@ pub const SCOPE: &str = "aws-rust-http-api";
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// The OpenTelemetry SDK refused an exporter's settings.
     #[error("building the OTLP {signal} exporter: {source}")]
     Exporter {
+        /// `traces` or `metrics`.
         signal: &'static str,
+        /// The SDK's error.
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    /// The HTTP client that sends to the sidecar could not be built.
     #[error("building the HTTP client for the hand-off: {0}")]
     HttpClient(String),
+    /// A global `tracing` subscriber was already installed.
     #[error("installing the tracing subscriber: {0}")]
     Subscriber(String),
 }
