@@ -11,8 +11,10 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "aws-rust-http-api", version)]
 pub struct Cli {
+    /// The flags every command accepts (before or after the subcommand).
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,7 +49,7 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
-/// The subcommands.
+/// What to run: one variant per subcommand, its fields that subcommand's own flags.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a user in the User Pool (the email is the username); Cognito emails a code.

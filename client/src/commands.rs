@@ -19,24 +19,34 @@ use std::time::SystemTime;
 /// Any failure of a command.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// A setting the command needs is missing or malformed.
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    /// `--stack`'s outputs could not be read.
     #[error(transparent)]
     Stack(#[from] StackError),
+    /// A User Pool call (sign-up, confirmation, login, refresh) failed.
     #[error(transparent)]
     Cognito(#[from] CognitoError),
+    /// The Identity Pool refused the ID token or failed.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The session file is missing, unreadable or could not be written.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The password could not be read (prompt or standard input).
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// A bad `call` argument (URL, PATH, header, body file).
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The request could not be signed.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// The API call got no HTTP answer.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// Writing to the command's output failed (a closed pipe, a full disk).
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -48,7 +58,8 @@ pub struct Context {
     pub explicit: Settings,
     /// `--stack`, if given.
     pub stack: Option<String>,
-    /// The session cache file.
+    /// Where the session (tokens, credentials, settings) is read and written: `--session-file` or
+    /// the default under the user's cache directory.
     pub session_file: PathBuf,
 }
 
@@ -222,7 +233,8 @@ pub async fn fresh_session(ctx: &Context, now: SystemTime) -> Result<Session, Cl
     Ok(session)
 }
 
-/// `whoami`.
+/// `whoami`: the session's user, identity id, access key id and credential expiry (credentials
+/// renewed first if they have expired).
 pub async fn whoami(ctx: &Context, out: &mut impl Write) -> Result<(), ClientError> {
     let now = SystemTime::now();
     let session = fresh_session(ctx, now).await?;
@@ -238,7 +250,7 @@ pub async fn whoami(ctx: &Context, out: &mut impl Write) -> Result<(), ClientErr
     Ok(())
 }
 
-/// `logout`.
+/// `logout`: deletes the session file; says whether there was one.
 pub fn logout(ctx: &Context, out: &mut impl Write) -> Result<(), ClientError> {
     if session::remove(&ctx.session_file)? {
         writeln!(out, "Logged out (deleted {})", ctx.session_file.display())?;
@@ -253,11 +265,11 @@ pub fn logout(ctx: &Context, out: &mut impl Write) -> Result<(), ClientError> {
 pub struct CallArgs {
     /// `[METHOD] PATH`.
     pub target: Vec<String>,
-    /// `--data`.
+    /// `--data`: the request body, or `@FILE` to send a file's contents.
     pub data: Option<String>,
     /// `-H` values, parsed by [`target::parse_header`] (lowercase name, value).
     pub headers: Vec<(String, String)>,
-    /// `-i`.
+    /// `-i`: print the status line and headers before the body.
     pub include: bool,
     /// Pretty-print JSON (stdout is a terminal).
     pub pretty: bool,

@@ -10,19 +10,24 @@ use url::Url;
 pub enum HttpError {
     /// The request could not be built or sent, or the answer not read.
     #[error("request to {url} failed: {message}")]
-    Send { url: String, message: String },
+    Send {
+        /// The URL the request was for.
+        url: String,
+        /// What failed, with its cause chain.
+        message: String,
+    },
 }
 
 /// An HTTP answer.
 #[derive(Debug)]
 pub struct ApiResponse {
-    /// Status code.
+    /// The HTTP status, shown as is (a 4xx/5xx is an answer, not an error here).
     pub status: reqwest::StatusCode,
     /// HTTP version, e.g. `HTTP/1.1`.
     pub version: String,
     /// Headers in the order received.
     pub headers: Vec<(String, String)>,
-    /// The body.
+    /// The response body as received (not decoded).
     pub body: Vec<u8>,
 }
 

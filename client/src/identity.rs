@@ -14,7 +14,10 @@ pub enum IdentityError {
     #[error(
         "the identity pool refused the login ({message}): check that its authentication providers list this user pool and app client"
     )]
-    Refused { message: String },
+    Refused {
+        /// The service's error code and message.
+        message: String,
+    },
     /// The Identity Pool does not exist.
     #[error(
         "identity pool not found ({0}): check --identity-pool-id / the stack output IdentityPoolId and the region"
@@ -23,7 +26,9 @@ pub enum IdentityError {
     /// Any other failure.
     #[error("Cognito Identity {operation} failed: {message}")]
     Service {
+        /// The Identity Pool API operation, e.g. `GetId`.
         operation: &'static str,
+        /// The service's error code and message (or the transport failure).
         message: String,
     },
 }

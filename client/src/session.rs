@@ -24,12 +24,20 @@ pub enum SessionError {
     NotLoggedIn(PathBuf),
     /// The file exists but is not a session this version understands.
     #[error("the session file {path} is unreadable ({reason}): run `login` again")]
-    Corrupt { path: PathBuf, reason: String },
+    Corrupt {
+        /// The session file.
+        path: PathBuf,
+        /// Why it could not be used (the JSON error, or a format version this build does not know).
+        reason: String,
+    },
     /// An I/O error.
     #[error("{action} {path}: {source}")]
     Io {
+        /// What was being done, e.g. `reading` or `deleting`.
         action: &'static str,
+        /// The file or directory concerned.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -43,7 +51,8 @@ pub enum SessionError {
 pub struct Tokens {
     /// The ID token (exchanged at the Identity Pool).
     pub id_token: Secret,
-    /// The access token.
+    /// The User Pool access token (stored as Cognito issued it; the API calls sign with IAM
+    /// credentials instead).
     pub access_token: Secret,
     /// The refresh token (renews the ID token).
     pub refresh_token: Secret,
@@ -56,9 +65,9 @@ pub struct Tokens {
 pub struct StoredCredentials {
     /// `AccessKeyId` (not secret on its own, but kept with its key).
     pub access_key_id: String,
-    /// `SecretKey`.
+    /// `SecretKey`: the signing key.
     pub secret_access_key: Secret,
-    /// `SessionToken`.
+    /// `SessionToken`: sent as `x-amz-security-token` with every signed request.
     pub session_token: Secret,
     /// Expiry, in seconds since the Unix epoch.
     pub expiration: u64,
@@ -75,7 +84,8 @@ pub struct Session {
     pub email: String,
     /// User Pool tokens.
     pub tokens: Tokens,
-    /// The Identity Pool identity id.
+    /// The Identity Pool identity id (GetId): the caller the API reports; kept to renew the
+    /// credentials without a new GetId.
     pub identity_id: String,
     /// The current temporary credentials.
     pub credentials: StoredCredentials,

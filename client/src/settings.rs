@@ -40,16 +40,23 @@ pub enum SettingsError {
         "{name} is not set: pass {flag}, set {env}, or use --stack (output {output}) after deploying"
     )]
     Missing {
+        /// The setting as the message names it (e.g. `region`).
         name: &'static str,
+        /// The flag that sets it (e.g. `--api-url`).
         flag: &'static str,
+        /// The environment variable that sets it.
         env: &'static str,
+        /// The stack output `--stack` reads it from.
         output: &'static str,
     },
     /// A setting has the wrong shape.
     #[error("{name} {value:?} is invalid: {reason}")]
     Invalid {
+        /// The setting, for people.
         name: &'static str,
+        /// The value given.
         value: String,
+        /// The shape it should have.
         reason: &'static str,
     },
 }

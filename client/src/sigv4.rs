@@ -16,7 +16,7 @@ pub const EXECUTE_API: &str = "execute-api";
 pub struct AwsCredentials {
     /// `AccessKeyId`.
     pub access_key_id: String,
-    /// `SecretKey`.
+    /// `SecretKey`: the signing key.
     pub secret_access_key: Secret,
     /// `SessionToken` (always set for Identity Pool credentials).
     pub session_token: Option<Secret>,
@@ -42,7 +42,7 @@ pub struct RequestToSign<'a> {
     pub url: &'a Url,
     /// Headers that will be sent and must be signed (lower-case names). `host` is added.
     pub headers: &'a [(String, String)],
-    /// The body.
+    /// The body that will be sent (its SHA-256 goes into the signature).
     pub body: &'a [u8],
 }
 

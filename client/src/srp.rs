@@ -38,7 +38,12 @@ const HKDF_INFO: &[u8] = b"Caldera Derived Key";
 pub enum SrpError {
     /// A challenge parameter is not what Cognito sends.
     #[error("invalid {name} in the PASSWORD_VERIFIER challenge: {reason}")]
-    BadChallenge { name: &'static str, reason: String },
+    BadChallenge {
+        /// The challenge parameter, e.g. `SALT` or `SRP_B`.
+        name: &'static str,
+        /// Why it was refused (not hex, …).
+        reason: String,
+    },
     /// The user pool id lacks the `<region>_<name>` shape.
     #[error("user pool id {0:?} is not of the form <region>_<id>")]
     BadPoolId(String),

@@ -10,9 +10,14 @@ pub enum StackError {
     /// DescribeStacks failed (stack missing, no credentials, network…).
     #[error("reading the outputs of stack {stack} in {region}: {message}{hint}")]
     Describe {
+        /// The stack name given to `--stack`.
         stack: String,
+        /// The region it was looked for in.
         region: String,
+        /// The service's error code and message (or the transport failure).
         message: String,
+        /// What to try next for the common causes (a missing stack, no credentials), with its
+        /// leading space; empty otherwise.
         hint: &'static str,
     },
     /// No region to look in.

@@ -16,17 +16,29 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 pub enum TargetError {
     /// The API base URL is not an absolute http(s) URL.
     #[error("the API URL {url:?} is not an absolute http(s) URL: {reason}")]
-    BadApiUrl { url: String, reason: String },
+    BadApiUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The PATH argument cannot be turned into a URL.
     #[error("invalid PATH {path:?}: {reason}")]
-    BadPath { path: String, reason: String },
+    BadPath {
+        /// The PATH argument as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `-H` without `Name: value`.
     #[error("invalid header {0:?}: expected \"Name: value\"")]
     BadHeader(String),
     /// `--data @file` could not be read.
     #[error("reading the request body from {path}: {source}")]
     Body {
+        /// The file named after `@`.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

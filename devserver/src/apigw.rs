@@ -15,18 +15,25 @@ pub const DECLARED_ROUTES: &[(&str, &str)] = &[("GET", "/"), ("GET", "/private")
 
 /// What the event is built from.
 pub struct IncomingRequest<'a> {
+    /// `requestContext.http.method`, and with the path the route it matches.
     pub method: &'a Method,
     /// Path as sent (still percent-encoded), without the query string.
     pub raw_path: &'a str,
+    /// The query string without its `?` (`rawQueryString`; parsed into `queryStringParameters`).
     pub raw_query: &'a str,
+    /// The request's headers (`headers`, names lower-cased, repeats joined with commas; `cookies`).
     pub headers: &'a HeaderMap,
+    /// The request body: `body` as text if it is UTF-8, else base64 with `isBase64Encoded`.
     pub body: &'a [u8],
+    /// The client's address (`requestContext.http.sourceIp`).
     pub source_ip: IpAddr,
     /// `host:port` the gateway listens on (`requestContext.domainName`).
     pub domain_name: &'a str,
     /// API Gateway's request id (`requestContext.requestId`, `apigw-requestid` header).
     pub request_id: &'a str,
+    /// `requestContext.accountId`.
     pub account_id: &'a str,
+    /// When the request arrived (`requestContext.time` and `timeEpoch`).
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -138,18 +145,25 @@ fn query_parameters(raw: &str) -> Map<String, Value> {
 /// An HTTP response for the client.
 #[derive(Debug)]
 pub struct OutgoingResponse {
+    /// The function's `statusCode`, 200 for a bare value, or the gateway's own error status.
     pub status: StatusCode,
+    /// The function's `headers`, `multiValueHeaders` and `cookies` (as `set-cookie`);
+    /// `content-type: application/json` for a bare value or a gateway error.
     pub headers: HeaderMap,
+    /// The body for the client (the function's `body`, decoded if `isBase64Encoded`).
     pub body: Bytes,
 }
 
 /// Why a function's response could not be turned into an HTTP response (API Gateway answers 500).
 #[derive(Debug, thiserror::Error)]
 pub enum ResponseError {
+    /// `statusCode` is not a number from 100 to 999.
     #[error("statusCode {0} is not an HTTP status")]
     Status(String),
+    /// A header name or value HTTP does not allow.
     #[error("header {0:?} is not a valid HTTP header")]
     Header(String),
+    /// `isBase64Encoded` is true but `body` is not base64.
     #[error("body is marked isBase64Encoded but is not base64: {0}")]
     Base64(#[from] base64::DecodeError),
 }

@@ -43,7 +43,7 @@ pub struct Args {
 }
 
 impl Args {
-    /// The sandbox settings.
+    /// The function's settings from the flags (init timeout: Lambda's 10 s).
     pub fn sandbox(&self) -> SandboxConfig {
         SandboxConfig {
             function_name: self.function_name.clone(),

@@ -24,7 +24,9 @@ const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
 
 /// What the handlers share.
 pub struct Gateway {
+    /// Runs each request's event in the one execution environment.
     pub invoker: Arc<Invoker>,
+    /// The event's `requestContext.accountId` (the same account the sandbox reports).
     pub account_id: String,
 }
 

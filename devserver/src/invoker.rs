@@ -15,17 +15,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Debug)]
 pub enum Outcome {
     /// The runtime posted a response payload.
-    Response { request_id: String, payload: Value },
+    Response {
+        /// The invocation's request id.
+        request_id: String,
+        /// The response payload, parsed (a response that is not JSON is a [`Outcome::Failed`]).
+        payload: Value,
+    },
     /// The runtime posted an error (`/invocation/{id}/error`).
     FunctionError {
+        /// The invocation's request id.
         request_id: String,
+        /// The runtime's `Lambda-Runtime-Function-Error-Type`.
         error_type: String,
+        /// The error document's `errorMessage` (empty if it has none).
         error_message: String,
     },
     /// The function did not answer within its timeout.
-    Timeout { request_id: String },
+    Timeout {
+        /// The invocation's request id.
+        request_id: String,
+    },
     /// A process of the environment died, or the environment could not start.
-    Failed { reason: String },
+    Failed {
+        /// What happened, for the log and the caller.
+        reason: String,
+    },
     /// The runner is shutting down.
     Stopping,
 }

@@ -27,11 +27,16 @@ pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(2);
 /// The function's settings (the ones `serverless.yml` deploys, by default).
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
+    /// `AWS_LAMBDA_FUNCTION_NAME` (and the log group name) the processes see.
     pub function_name: String,
+    /// `AWS_REGION` the processes see.
     pub region: String,
+    /// The account in the function's ARN.
     pub account_id: String,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB (not enforced).
     pub memory_mb: u32,
-    /// The function timeout.
+    /// How long one invocation may run, runtime and extensions together; past it the environment
+    /// is reset.
     pub timeout: Duration,
     /// How long init (extensions registered, runtime's first `next`) may take (Lambda: 10 s).
     pub init_timeout: Duration,
@@ -69,7 +74,7 @@ impl Sandbox {
         Ok(Sandbox { env })
     }
 
-    /// The environment.
+    /// The lambda-env sandbox underneath (its events, output and processes).
     pub fn env(&self) -> &lambda_env::Sandbox {
         &self.env
     }

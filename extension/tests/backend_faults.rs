@@ -192,7 +192,9 @@ async fn at_shutdown_a_failing_backend_is_retried_until_the_margin_and_the_sidec
 /// A sandbox whose sidecar sends traces to the harness's backend and metrics to the returned one, so
 /// that what a test makes the traces backend do happens to trace requests alone (in their order).
 async fn traces_apart(config: &str) -> (Sandbox, FakeOtlpBackend) {
-    let metrics = FakeOtlpBackend::start().await.unwrap();
+    let metrics = FakeOtlpBackend::start()
+        .await
+        .expect("the metrics backend starts");
     let env = vec![(
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT".to_owned(),
         format!("{}/v1/metrics", metrics.endpoint()),

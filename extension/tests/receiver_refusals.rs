@@ -6,6 +6,9 @@
 //! waited for the body would make the client's own deadline, shorter than the receiver's body timeout,
 //! expire first. No wall-clock bound is asserted.
 
+// Test code: a failed unwrap in a helper fails the test that called it.
+#![allow(clippy::unwrap_used)]
+
 use extension::lifecycle::completion::Completions;
 use extension::pipeline::SharedBuffer;
 use extension::receiver::http::{BODY_TIMEOUT, router};

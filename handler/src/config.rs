@@ -57,8 +57,11 @@ pub struct LogSettings {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {variable}={value:?}: {expected}")]
 pub struct ConfigError {
+    /// The environment variable, e.g. `S3_PAGE_SIZE`.
     pub variable: &'static str,
+    /// Its value as set.
     pub value: String,
+    /// What it should look like, for the person who set it.
     pub expected: &'static str,
 }
 

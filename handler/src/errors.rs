@@ -12,14 +12,22 @@ use serde_json::json;
 pub enum ApiError {
     /// No route for this path.
     #[error("no route for {path}")]
-    NotFound { path: String },
+    NotFound {
+        /// The request path.
+        path: String,
+    },
     /// A known path, another method.
     #[error("method {method} not allowed")]
-    MethodNotAllowed { method: String, allow: &'static str },
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The route's methods, sent as the `Allow` header.
+        allow: &'static str,
+    },
     /// The protected route was reached without an IAM identity.
     #[error("the request carries no IAM identity")]
     MissingIdentity,
-    /// S3 failed.
+    /// Listing the buckets failed; the status follows the S3 error's kind.
     #[error(transparent)]
     S3(#[from] S3Error),
 }

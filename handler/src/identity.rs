@@ -26,7 +26,9 @@ pub struct Caller {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CognitoIdentity {
+    /// The caller's identity in the pool (`<region>:<uuid>`), from the request context.
     pub identity_id: Option<String>,
+    /// The Identity Pool that issued the credentials (`<region>:<uuid>`).
     pub identity_pool_id: Option<String>,
     /// Authentication methods references, e.g. `["authenticated", "cognito-idp…", …]`.
     pub amr: Vec<String>,

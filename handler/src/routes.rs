@@ -19,7 +19,9 @@ pub const PRIVATE_MESSAGE: &str =
 /// The routes this function serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
+    /// `GET /`: the bucket list, no identity needed.
     Root,
+    /// `GET /private`: the bucket list and the verified IAM caller (IAM auth at API Gateway).
     Private,
 }
 
@@ -74,6 +76,7 @@ impl<L> Clone for App<L> {
 }
 
 impl<L: BucketLister> App<L> {
+    /// The application over `lister`, recording request metrics in `metrics`.
     pub fn new(lister: L, metrics: Metrics) -> Self {
         App {
             lister: Arc::new(lister),

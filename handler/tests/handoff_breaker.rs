@@ -8,6 +8,9 @@
 //! they rule out (a skipped hand-off is asserted under [`SKIP_BOUND`], a paid one costs at least the
 //! timeout), so a loaded 2-core machine does not make them flaky; the bench prints the real figures.
 
+// Test code: a failed unwrap in a helper fails the test that called it.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Function, event, http_response};

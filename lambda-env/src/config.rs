@@ -21,7 +21,9 @@ pub type OutputCallback = Arc<dyn Fn(&OutputLine) + Send + Sync>;
 /// A process to start: the runtime (`bootstrap`) or an external extension.
 #[derive(Clone, Debug)]
 pub struct Process {
+    /// The executable, started directly (no shell); relative paths resolve against the caller's directory.
     pub path: PathBuf,
+    /// Command-line arguments after the executable.
     pub args: Vec<String>,
     /// Variables on top of the sandbox's (and Lambda's).
     pub env: Vec<(String, String)>,
@@ -30,6 +32,7 @@ pub struct Process {
 }
 
 impl Process {
+    /// `path` with no arguments, no extra variables and the executable's file name as its name.
     pub fn new(path: impl Into<PathBuf>) -> Process {
         Process {
             path: path.into(),
@@ -39,16 +42,20 @@ impl Process {
         }
     }
 
+    /// Adds a variable for this process only; it overrides the sandbox's `env` and Lambda's variables.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Process {
         self.env.push((key.into(), value.into()));
         self
     }
 
+    /// Appends one command-line argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Process {
         self.args.push(arg.into());
         self
     }
 
+    /// Overrides the name Lambda derives from the file name (what an extension registers under and
+    /// what prefixes its output lines).
     pub fn name(mut self, name: impl Into<String>) -> Process {
         self.name = Some(name.into());
         self
@@ -70,18 +77,28 @@ impl Process {
 /// or signalled; init completes at its first `next`.
 #[derive(Clone, Debug)]
 pub enum Runtime {
+    /// The sandbox starts this process after the extensions have registered, as Lambda starts `bootstrap`.
     Process(Process),
+    /// The caller runs the runtime itself against the Runtime API.
     External,
 }
 
 /// The sandbox's settings.
 #[derive(Clone)]
 pub struct Config {
+    /// `AWS_LAMBDA_FUNCTION_NAME`, the log group's name and the last part of [`Config::function_arn`];
+    /// also `functionName` in an extension's register response.
     pub function_name: String,
+    /// `AWS_LAMBDA_FUNCTION_VERSION` and the `version` of `platform.start` (`$LATEST` by default).
     pub function_version: String,
+    /// `_HANDLER` and `handler` in an extension's register response.
     pub handler: String,
+    /// `AWS_REGION` and `AWS_DEFAULT_REGION`, and the region in [`Config::function_arn`].
     pub region: String,
+    /// The account in [`Config::function_arn`] and `accountId` in an extension's register response
+    /// (when the extension asks for it).
     pub account_id: String,
+    /// Memory in MB: `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` and `memorySizeMB` of `platform.report` (not enforced).
     pub memory_mb: u32,
     /// The function timeout: the whole invoke phase (runtime and extensions), as in Lambda.
     pub timeout: Duration,
@@ -89,6 +106,7 @@ pub struct Config {
     pub init_timeout: Duration,
     /// What SHUTDOWN gives the runtime and extensions together (Lambda: 2 s with extensions).
     pub shutdown_budget: Duration,
+    /// Who runs the runtime: a process the sandbox starts or the caller ([`Runtime::External`], the default).
     pub runtime: Runtime,
     /// External extensions, started in this order (Lambda: `/opt/extensions/*` sorted by name).
     pub extensions: Vec<Process>,
@@ -144,12 +162,13 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The runtime as a process.
+    /// Makes `process` the runtime, started once every extension has registered.
     pub fn runtime(mut self, process: Process) -> Config {
         self.runtime = Runtime::Process(process);
         self
     }
 
+    /// Adds an external extension, started after the ones already added.
     pub fn extension(mut self, process: Process) -> Config {
         self.extensions.push(process);
         self

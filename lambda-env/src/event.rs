@@ -14,6 +14,8 @@ pub struct Event {
     pub time: DateTime<Utc>,
     /// `platform.start`, `function`, …
     pub event_type: String,
+    /// The `record` as delivered: an object for platform events and JSON log lines, a string for
+    /// other log lines.
     pub record: Value,
 }
 

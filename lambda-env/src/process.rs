@@ -18,7 +18,9 @@ use tokio::sync::watch;
 /// Runtime or extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// The function's runtime (`bootstrap`); its output is the `function` stream.
     Runtime,
+    /// An external extension; its output is the `extension` stream.
     Extension,
 }
 

@@ -19,17 +19,21 @@ use tokio::sync::oneshot;
 /// One invocation request.
 #[derive(Clone, Debug, Default)]
 pub struct Invoke {
+    /// The event the runtime gets as the body of its `next` response.
     pub payload: Bytes,
     /// An X-Ray header (`Root=…;Parent=…;Sampled=…`); a missing `Parent` gets a fresh one, a
     /// missing header a fresh trace.
     pub trace_header: Option<String>,
+    /// Sent to the runtime as is, as `Lambda-Runtime-Client-Context`.
     pub client_context: Option<String>,
+    /// Sent to the runtime as is, as `Lambda-Runtime-Cognito-Identity`.
     pub cognito_identity: Option<String>,
     /// The request id (a fresh UUID unless set).
     pub request_id: Option<String>,
 }
 
 impl Invoke {
+    /// An invocation with `payload` serialised as its event, everything else left to the sandbox.
     pub fn json(payload: &Value) -> Invoke {
         Invoke {
             payload: Bytes::from(payload.to_string()),
@@ -37,11 +41,13 @@ impl Invoke {
         }
     }
 
+    /// Sets [`Invoke::trace_header`].
     pub fn trace_header(mut self, header: impl Into<String>) -> Invoke {
         self.trace_header = Some(header.into());
         self
     }
 
+    /// Sets [`Invoke::client_context`].
     pub fn client_context(mut self, context: impl Into<String>) -> Invoke {
         self.client_context = Some(context.into());
         self
@@ -54,11 +60,21 @@ pub enum Outcome {
     /// The runtime posted a response.
     Response(Bytes),
     /// The runtime posted `/error`.
-    FunctionError { error_type: String, body: Bytes },
+    FunctionError {
+        /// Its `Lambda-Runtime-Function-Error-Type` header (`Runtime.Unknown` if missing or empty).
+        error_type: String,
+        /// The error document it posted.
+        body: Bytes,
+    },
     /// The deadline passed first (the sandbox was reset).
     Timeout,
     /// A process died or init failed (the sandbox was reset).
-    Failure { error_type: String, reason: String },
+    Failure {
+        /// Lambda's error type: `Runtime.ExitError`, `Extension.Crash` or `Runtime.InitError`.
+        error_type: String,
+        /// Which process exited, or why init failed, for people.
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -76,26 +92,31 @@ impl Outcome {
 /// An invocation's whole lifecycle, once `platform.report` was sent.
 #[derive(Clone, Debug)]
 pub struct Finished {
+    /// The id the runtime got as `Lambda-Runtime-Aws-Request-Id`.
     pub request_id: String,
+    /// What the caller got (the same as [`Invocation::response`]).
     pub outcome: Outcome,
     /// This invocation ran init first.
     pub cold: bool,
     /// The `Lambda-Runtime-Trace-Id` the runtime got.
     pub trace_header: String,
-    /// The `platform.runtimeDone` and `platform.report` records.
+    /// The `platform.runtimeDone` record.
     pub runtime_done: Value,
+    /// The `platform.report` record.
     pub report: Value,
     /// The reset that followed a timeout or failure.
     pub reset: Option<ShutdownReport>,
-    /// When the invocation was released to the runtime, when its answer arrived, and when the
-    /// runtime called `next` again (the end of its hand-off).
+    /// When the invocation was released to the runtime (its `next` returned).
     pub released_at: DateTime<Utc>,
+    /// When the runtime's response or error had been read in full (None if it never answered).
     pub answered_at: Option<DateTime<Utc>>,
+    /// When the runtime called `next` again, the end of its hand-off (None after a reset).
     pub runtime_next_at: Option<DateTime<Utc>>,
 }
 
 /// An invocation in progress.
 pub struct Invocation {
+    /// The id the runtime gets (the one set in [`Invoke::request_id`] or a fresh UUID).
     pub request_id: String,
     response: Option<oneshot::Receiver<Outcome>>,
     done: oneshot::Receiver<Result<Finished, Error>>,
@@ -258,6 +279,7 @@ impl Sandbox {
         self.inner.freezes()
     }
 
+    /// Whether the processes are stopped right now (between invocations when freezing).
     pub fn is_frozen(&self) -> bool {
         self.inner.is_frozen()
     }

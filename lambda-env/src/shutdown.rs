@@ -24,12 +24,16 @@ const MAX_PROCESS_EXIT_WAIT: Duration = Duration::from_secs(2);
 /// Why the environment goes away (the SHUTDOWN event's `shutdownReason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShutdownReason {
+    /// Lambda retires an idle environment ([`crate::Sandbox::shutdown`]'s usual reason).
     Spindown,
+    /// The reset after an invocation ran past [`crate::Config::timeout`].
     Timeout,
+    /// The reset after a process died or init failed.
     Failure,
 }
 
 impl ShutdownReason {
+    /// The `shutdownReason` value of the SHUTDOWN event.
     pub fn as_str(self) -> &'static str {
         match self {
             ShutdownReason::Spindown => "spindown",
@@ -42,8 +46,11 @@ impl ShutdownReason {
 /// How one process ended.
 #[derive(Clone, Debug)]
 pub struct ProcessEnd {
+    /// The process's name (see [`crate::Process::process_name`]).
     pub name: String,
+    /// Runtime or extension.
     pub kind: Kind,
+    /// Its pid (also its process group).
     pub pid: u32,
     /// None if it could not be reaped within rapid's 2 s wait.
     pub status: Option<ExitStatus>,
@@ -56,13 +63,16 @@ pub struct ProcessEnd {
 /// What a shutdown or reset did.
 #[derive(Clone, Debug)]
 pub struct ShutdownReport {
+    /// Why the environment was stopped.
     pub reason: ShutdownReason,
     /// The SHUTDOWN event's deadline, from the start of the shutdown.
     pub budget: Duration,
+    /// Every process the environment had.
     pub processes: Vec<ProcessEnd>,
 }
 
 impl ShutdownReport {
+    /// How the process named `name` ended, if it was part of the environment.
     pub fn process(&self, name: &str) -> Option<&ProcessEnd> {
         self.processes.iter().find(|p| p.name == name)
     }

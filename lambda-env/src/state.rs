@@ -109,8 +109,11 @@ pub(crate) struct Current {
 /// An error a party reported through `init/error` or `exit/error`.
 #[derive(Clone, Debug)]
 pub struct ReportedError {
+    /// `runtime`, or the name of the extension that reported it.
     pub by: String,
+    /// Its `Lambda-Runtime-Function-Error-Type` / `Lambda-Extension-Function-Error-Type` header.
     pub error_type: String,
+    /// The request body (the error document), lossily decoded as UTF-8.
     pub body: String,
 }
 
@@ -179,7 +182,7 @@ impl Shared {
         }
     }
 
-    /// Reads the state.
+    /// Runs `f` on the state under its lock (a lock poisoned by a panicking holder is still read).
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         f(&self.state.lock().unwrap_or_else(|e| e.into_inner()))
     }

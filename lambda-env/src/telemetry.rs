@@ -34,12 +34,15 @@ pub enum SubscribeError {
 /// One batch POSTed to a subscriber.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    /// The subscriber's extension name.
     pub extension: String,
     /// The event types in the batch, in order.
     pub types: Vec<String>,
-    /// When its first event was queued and when the POST was answered.
+    /// When its first event was queued (the batch's timeout runs from here).
     pub first_event_at: Instant,
+    /// When the POST was started.
     pub sent_at: Instant,
+    /// When the POST was answered (or failed).
     pub answered_at: Instant,
     /// The HTTP status, or why there was none.
     pub result: Result<u16, String>,
@@ -48,10 +51,15 @@ pub struct Delivery {
 /// A validated subscription.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subscription {
+    /// The streams subscribed to: `platform`, `function`, `extension`.
     pub types: Vec<String>,
+    /// Where batches go: the destination URI with `sandbox.localdomain` replaced by 127.0.0.1.
     pub url: String,
+    /// `buffering.maxItems`: events per batch (1000..=10000, default 10000).
     pub max_items: usize,
+    /// `buffering.maxBytes`: bytes per batch (262144..=1048576, default 262144).
     pub max_bytes: usize,
+    /// `buffering.timeoutMs`: how long a batch waits after its first event (25 ms..=30 s, default 1 s).
     pub timeout: Duration,
 }
 

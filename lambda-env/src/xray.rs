@@ -10,6 +10,7 @@ pub struct TraceHeader {
     pub root: String,
     /// 16 hex digits.
     pub parent: String,
+    /// `Sampled=1`; anything else, or no `Sampled`, is false.
     pub sampled: bool,
 }
 
@@ -48,6 +49,7 @@ impl TraceHeader {
         })
     }
 
+    /// The header text, `Root=…;Parent=…;Sampled=0|1`.
     pub fn header(&self) -> String {
         format!(
             "Root={};Parent={};Sampled={}",

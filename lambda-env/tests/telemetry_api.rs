@@ -2,6 +2,9 @@
 //! from init start (a subscriber made during init gets `platform.initStart`), batches POSTed no
 //! earlier than `timeoutMs` after their first event, function output delivered as `function` records.
 
+// Test code: a failed unwrap in a helper fails the test that called it.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{config, extension, runtime, wait_lines};

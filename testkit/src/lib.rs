@@ -31,7 +31,9 @@ pub enum TestkitError {
     /// An I/O error while starting a server or a process.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done, e.g. `spawning moto_server`.
         what: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

@@ -29,11 +29,16 @@ pub enum Behaviour {
     Accept,
     /// Answer this status without recording, with an optional `Retry-After` (seconds).
     Fail {
+        /// The HTTP status to answer (429, 503…).
         status: u16,
+        /// The `Retry-After` header's value, in seconds (none if None).
         retry_after: Option<u64>,
     },
     /// Record, then answer 200 with a partial success rejecting this many spans.
-    PartialSuccess { rejected: i64 },
+    PartialSuccess {
+        /// `partialSuccess.rejectedSpans` of the answer (0 answers a plain success).
+        rejected: i64,
+    },
     /// Never answer (the connection stays open until the client gives up).
     Hang,
     /// Answer the next requests with these behaviours in turn (one each, in arrival order), then
@@ -44,8 +49,11 @@ pub enum Behaviour {
 /// One decoded request, as received.
 #[derive(Clone, Debug)]
 pub enum Received {
+    /// A request to `/v1/traces`.
     Traces(ExportTraceServiceRequest),
+    /// A request to `/v1/metrics`.
     Metrics(ExportMetricsServiceRequest),
+    /// A request to `/v1/logs`.
     Logs(ExportLogsServiceRequest),
 }
 
@@ -78,8 +86,11 @@ impl Received {
 /// Metadata of every request that reached the backend, decoded or not.
 #[derive(Clone, Debug)]
 pub struct RequestRecord {
+    /// The request path (`/v1/traces`…), without the query.
     pub path: String,
+    /// The request's headers as received (`content-encoding`, `content-type`, user agent…).
     pub headers: HeaderMap,
+    /// The status the backend answered with.
     pub status: u16,
 }
 

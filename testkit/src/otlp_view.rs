@@ -14,19 +14,27 @@ pub type Attributes = BTreeMap<String, Value>;
 /// One span with its resource and scope.
 #[derive(Clone, Debug)]
 pub struct FlatSpan {
+    /// The span's name.
     pub name: String,
+    /// Lower-case hex, 32 digits.
     pub trace_id: String,
+    /// Lower-case hex, 16 digits.
     pub span_id: String,
     /// Empty for a root span.
     pub parent_span_id: String,
     /// `SpanKind` as its protobuf number (1 internal, 2 server, 3 client...).
     pub kind: i32,
+    /// The span's own attributes.
     pub attributes: Attributes,
+    /// Its resource's attributes (`service.name`, `faas.name`…).
     pub resource: Attributes,
+    /// Its instrumentation scope's name (empty if none).
     pub scope: String,
     /// `Status.code`: 0 unset, 1 ok, 2 error.
     pub status_code: i32,
+    /// Start time, in nanoseconds since the Unix epoch.
     pub start_unix_nano: u64,
+    /// End time, in nanoseconds since the Unix epoch.
     pub end_unix_nano: u64,
 }
 
@@ -40,9 +48,13 @@ impl FlatSpan {
 /// One metric data point with its metric's identity and resource.
 #[derive(Clone, Debug)]
 pub struct FlatMetricPoint {
+    /// The metric's name.
     pub name: String,
+    /// The metric's unit (UCUM, e.g. `ms`, `By`; empty if none).
     pub unit: String,
+    /// The data point's attributes.
     pub attributes: Attributes,
+    /// Its resource's attributes.
     pub resource: Attributes,
     /// Sum or gauge value; for a histogram, its sum.
     pub value: f64,

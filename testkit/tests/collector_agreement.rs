@@ -3,6 +3,9 @@
 //! the fake was changed (id lengths, media types). A request the collector refuses must never pass
 //! a test that uses the fake.
 
+// Test code: a failed unwrap in a helper fails the test that called it.
+#![allow(clippy::unwrap_used)]
+
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;

@@ -15,7 +15,10 @@ pub enum CognitoError {
     #[error(
         "{email} has not confirmed the sign-up: run `confirm --email {email} --code CODE` with the emailed code (or `confirm --admin` on a development stage)"
     )]
-    NotConfirmed { email: String },
+    NotConfirmed {
+        /// The username the login used (the email).
+        email: String,
+    },
     /// The email is already registered.
     #[error("{0} is already signed up: log in, or confirm the sign-up if not done yet")]
     AlreadySignedUp(String),
@@ -44,7 +47,9 @@ pub enum CognitoError {
     /// Any other failure of `operation`.
     #[error("Cognito {operation} failed: {message}")]
     Service {
+        /// The User Pool API operation, e.g. `InitiateAuth`.
         operation: &'static str,
+        /// The service's error code and message (or the transport failure).
         message: String,
     },
 }

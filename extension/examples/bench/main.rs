@@ -16,6 +16,9 @@
 //! One module per printed section (`init`, `overhead`, `rss`, `throughput`, `telemetry`), on a shared harness
 //! (`harness`: the sidecar under lambda-env; `proxy`: the `next` stamps) and `report` (formatting).
 
+// Measurement tooling, not product code: a failed unwrap aborts the run with its cause.
+#![allow(clippy::unwrap_used)]
+
 #[allow(dead_code)] // the bench uses only part of the test function
 #[path = "../../tests/common/function.rs"]
 mod function;

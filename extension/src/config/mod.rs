@@ -30,18 +30,38 @@ pub const DEFAULT_CONFIG_PATH: &str = "/opt/otel-config.yaml";
 pub enum ConfigError {
     /// The file exists but could not be read.
     #[error("cannot read config file {path}: {reason}")]
-    Unreadable { path: String, reason: String },
+    Unreadable {
+        /// The config file's path.
+        path: String,
+        /// The operating system's error.
+        reason: String,
+    },
     /// YAML syntax error, unknown key or wrong type (serde's message includes the key path).
     #[error("invalid config file {path}: {reason}")]
-    Syntax { path: String, reason: String },
+    Syntax {
+        /// The config file's path.
+        path: String,
+        /// The YAML parser's message, with the key path and position.
+        reason: String,
+    },
     /// A key has a value of the right type that is not acceptable.
     #[error("invalid value for `{key}`: {reason}")]
-    Invalid { key: String, reason: String },
+    Invalid {
+        /// The key's dotted path, e.g. `flush.mode`.
+        key: String,
+        /// What is wrong with the value and what is accepted.
+        reason: String,
+    },
     /// `${env:NAME}` refers to an unset variable and gives no `:-fallback`.
     #[error(
         "`{key}` refers to environment variable {variable}, which is not set (use `${{env:{variable}:-default}}` for a default)"
     )]
-    MissingVariable { key: String, variable: String },
+    MissingVariable {
+        /// The key whose value refers to the variable.
+        key: String,
+        /// The unset variable's name.
+        variable: String,
+    },
 }
 
 impl ConfigError {

@@ -15,6 +15,7 @@ use otlp::{OtlpExporter, SendOutcome};
 use std::sync::Arc;
 use tokio::time::Instant;
 
+/// Where exported data goes: the OTLP exporter (with an endpoint), the console summary, or both.
 #[derive(Debug)]
 pub struct Exporters {
     otlp: Option<OtlpExporter>,

@@ -41,7 +41,9 @@ const REMEMBERED: usize = 64;
 /// The ids of an invocation's root span, as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootSpan {
+    /// Its trace id (16 bytes, as received).
     pub trace_id: Vec<u8>,
+    /// Its span id (8 bytes, as received).
     pub span_id: Vec<u8>,
     /// Its parent's span id (empty when it started the trace).
     pub parent_span_id: Vec<u8>,

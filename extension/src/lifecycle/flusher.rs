@@ -75,6 +75,7 @@ impl Flusher {
         })
     }
 
+    /// Whether an export job is still in flight (a finished one is collected here).
     pub fn is_running(&mut self) -> bool {
         if self.running.as_ref().is_some_and(JoinHandle::is_finished) {
             self.running = None;
@@ -142,6 +143,7 @@ impl Flusher {
         self.wait(until).await
     }
 
+    /// Whether anything waits in the buffer for the next export.
     pub fn has_buffered(&self) -> bool {
         !self.buffer.lock().is_empty()
     }

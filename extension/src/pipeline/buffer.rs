@@ -32,6 +32,7 @@ impl SharedBuffer {
 /// One buffered request: an encoded Export*ServiceRequest of one signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// The signal of the request in `body`: which OTLP path it is exported to.
     pub signal: Signal,
     /// The encoded request; requests of one signal concatenate into a valid merged request.
     pub body: Bytes,
@@ -122,6 +123,7 @@ impl Buffer {
         self.entries.drain(..).collect()
     }
 
+    /// Whether no entry is buffered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -131,6 +133,7 @@ impl Buffer {
         self.bytes
     }
 
+    /// How many entries (requests) are buffered.
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -39,6 +39,7 @@ impl From<ExportLogsServiceRequest> for Payload {
 }
 
 impl Payload {
+    /// The OTLP signal this payload is exported as.
     pub fn signal(&self) -> Signal {
         match self {
             Self::Traces(_) => Signal::Traces,

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 pub struct BindError {
     /// The configured address.
     pub addr: SocketAddr,
+    /// Why binding failed (the port taken, no permission...).
     #[source]
     pub source: std::io::Error,
 }

@@ -84,6 +84,7 @@ impl Shared {
             .open_invocations()
     }
 
+    /// Telemetry API batches accepted since start (bodies that were not a batch at all are not counted).
     pub fn batches(&self) -> u64 {
         self.batches.load(Ordering::Relaxed)
     }

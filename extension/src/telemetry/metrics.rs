@@ -124,6 +124,7 @@ impl FaasMetrics {
         });
     }
 
+    /// Counts one cold start (`faas.coldstarts`).
     pub fn coldstart(&self) {
         self.with(|i| i.coldstarts += 1);
     }

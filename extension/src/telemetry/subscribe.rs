@@ -18,6 +18,7 @@ pub enum SubscribeError {
     /// Lambda refused the subscription.
     #[error("subscription refused: {status} {body}")]
     Refused {
+        /// The HTTP status Lambda answered.
         status: StatusCode,
         /// Lambda's explanation (truncated).
         body: String,

@@ -4,6 +4,8 @@
 //! API and sending OTLP/HTTP protobuf to the sidecar like the handler does (or the real handler,
 //! `bootstrap`, with S3 from moto), and testkit's decoding fake backend.
 
+// Test code: a failed unwrap in a helper fails the test that called it.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)] // each test file uses part of the harness
 
 pub mod function;

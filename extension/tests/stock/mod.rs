@@ -7,6 +7,8 @@
 //! sidecar get one environment, as in Lambda: the SDK's `OTEL_EXPORTER_OTLP_ENDPOINT` points at the sidecar's
 //! receiver (which the sidecar must ignore for itself), `OTEL_SIDECAR_EXPORTER_ENDPOINT` at the decoding backend.
 
+// Test code: a failed unwrap in a helper fails the test that called it.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)] // each test file uses part of it
 
 use lambda_env::{Config, Finished, Invoke, Process, Sandbox, ShutdownReason};

@@ -35,6 +35,7 @@ impl std::fmt::Debug for MetricsHandle {
 }
 
 impl AwsSdkTelemetry {
+    /// The interceptor, recording each SDK call's duration in `metrics`.
     pub fn new(metrics: Metrics) -> Self {
         AwsSdkTelemetry {
             metrics: MetricsHandle(metrics),

@@ -81,7 +81,10 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
     /// Hand-offs are skipped from now on.
-    Opened { reason: Failure },
+    Opened {
+        /// The failure that opened it.
+        reason: Failure,
+    },
     /// Hand-offs resumed after a successful probe.
     Closed {
         /// How long hand-offs were skipped.

@@ -46,8 +46,10 @@ pub const SCOPE: &str = "aws-rust-http-api";
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// The HTTP client that sends to the sidecar could not be built.
     #[error("building the HTTP client for the hand-off: {0}")]
     HttpClient(String),
+    /// A global `tracing` subscriber was already installed.
     #[error("installing the tracing subscriber: {0}")]
     Subscriber(String),
 }

@@ -2,6 +2,8 @@
 //! with the names Lambda would give them, and reading their stamped output.
 
 #![allow(dead_code)]
+// Test support: a failed unwrap fails the test that called it.
+#![allow(clippy::unwrap_used)]
 
 use lambda_env::{Config, Process, Sandbox};
 use std::path::PathBuf;
