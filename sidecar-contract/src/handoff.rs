@@ -11,195 +11,65 @@
 //!
 //! Each field holds a complete OTLP export request, exactly as `/v1/metrics` and `/v1/traces` would
 //! receive it; an absent field means nothing to export. The sidecar buffers the metrics, then the
-//! spans, then takes the invocation as finished: the order the separate requests had. Each field may
-//! appear at most once (stricter than protobuf's merging of repeated message fields: one writer, one
-//! reader); unknown fields are skipped, as protobuf requires.
+//! spans, then takes the invocation as finished: the order the separate requests had. Unknown fields are
+//! skipped, as protobuf requires. The fields are declared `bytes` rather than as the OTLP messages, so
+//! the sidecar gets each request's bytes as they arrived (slices of the body, no copy) and buffers them
+//! without encoding them again; the encoding is prost's, the same crate both binaries use for OTLP.
 
-use std::fmt;
+use bytes::Bytes;
 
-const METRICS_FIELD: u64 = 1;
-const TRACES_FIELD: u64 = 2;
-
-/// A decoded (or to-be-encoded) hand-off body: the encoded OTLP export requests it carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HandOff<'a> {
-    /// An encoded `ExportMetricsServiceRequest`.
-    pub metrics: Option<&'a [u8]>,
-    /// An encoded `ExportTraceServiceRequest`.
-    pub traces: Option<&'a [u8]>,
-}
-
-impl<'a> HandOff<'a> {
-    /// The body.
-    pub fn encode(&self) -> Vec<u8> {
-        let size = [self.metrics, self.traces]
-            .into_iter()
-            .flatten()
-            .map(|part| part.len() + 11)
-            .sum();
-        let mut out = Vec::with_capacity(size);
-        for (field, part) in [(METRICS_FIELD, self.metrics), (TRACES_FIELD, self.traces)] {
-            if let Some(part) = part {
-                put_varint(&mut out, (field << 3) | WireType::Len as u64);
-                put_varint(&mut out, part.len() as u64);
-                out.extend_from_slice(part);
-            }
-        }
-        out
-    }
-
-    /// Reads a body; the parts borrow from it.
-    pub fn decode(body: &'a [u8]) -> Result<HandOff<'a>, HandOffError> {
-        let mut handoff = HandOff::default();
-        let mut rest = body;
-        while !rest.is_empty() {
-            let key = take_varint(&mut rest)?;
-            let field = key >> 3;
-            let wire = key & 7;
-            let value = match wire {
-                0 => {
-                    take_varint(&mut rest)?;
-                    None
-                }
-                1 => {
-                    take(&mut rest, 8)?;
-                    None
-                }
-                2 => {
-                    let len = take_varint(&mut rest)?;
-                    let len = usize::try_from(len).map_err(|_| HandOffError::Truncated)?;
-                    Some(take(&mut rest, len)?)
-                }
-                5 => {
-                    take(&mut rest, 4)?;
-                    None
-                }
-                other => return Err(HandOffError::WireType { field, wire: other }),
-            };
-            let slot = match field {
-                0 => return Err(HandOffError::FieldZero),
-                METRICS_FIELD => &mut handoff.metrics,
-                TRACES_FIELD => &mut handoff.traces,
-                _ => continue,
-            };
-            let Some(value) = value else {
-                return Err(HandOffError::WireType { field, wire });
-            };
-            if slot.replace(value).is_some() {
-                return Err(HandOffError::Repeated { field });
-            }
-        }
-        Ok(handoff)
-    }
-}
-
-#[repr(u64)]
-enum WireType {
-    Len = 2,
-}
-
-/// Why a hand-off body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandOffError {
-    /// It ends in the middle of a field.
-    Truncated,
-    /// A varint longer than 64 bits.
-    Varint,
-    /// Field number 0, which protobuf does not allow.
-    FieldZero,
-    /// A field with a wire type it cannot have (or a group, which is not supported).
-    WireType {
-        /// Field number.
-        field: u64,
-        /// Wire type found.
-        wire: u64,
-    },
-    /// `metrics` or `traces` more than once.
-    Repeated {
-        /// Field number.
-        field: u64,
-    },
-}
-
-impl fmt::Display for HandOffError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HandOffError::Truncated => f.write_str("hand-off body ends in the middle of a field"),
-            HandOffError::Varint => f.write_str("hand-off body has a varint longer than 64 bits"),
-            HandOffError::FieldZero => f.write_str("hand-off body has field number 0"),
-            HandOffError::WireType { field, wire } => {
-                write!(f, "hand-off body field {field} has wire type {wire}")
-            }
-            HandOffError::Repeated { field } => {
-                write!(f, "hand-off body field {field} appears more than once")
-            }
-        }
-    }
-}
-
-impl std::error::Error for HandOffError {}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn take_varint(rest: &mut &[u8]) -> Result<u64, HandOffError> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, tail) = rest.split_first().ok_or(HandOffError::Truncated)?;
-        *rest = tail;
-        let bits = u64::from(byte & 0x7f);
-        if shift == 63 && bits > 1 {
-            return Err(HandOffError::Varint);
-        }
-        value |= bits << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(HandOffError::Varint)
-}
-
-fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], HandOffError> {
-    if rest.len() < len {
-        return Err(HandOffError::Truncated);
-    }
-    let (head, tail) = rest.split_at(len);
-    *rest = tail;
-    Ok(head)
+/// A hand-off body: the encoded OTLP export requests it carries.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct HandOff {
+    /// An encoded `ExportMetricsServiceRequest`, if the invocation has metrics to export.
+    #[prost(bytes = "bytes", optional, tag = "1")]
+    pub metrics: Option<Bytes>,
+    /// An encoded `ExportTraceServiceRequest`, if the invocation has spans to export.
+    #[prost(bytes = "bytes", optional, tag = "2")]
+    pub traces: Option<Bytes>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
+
+    fn handoff(metrics: Option<&[u8]>, traces: Option<&[u8]>) -> HandOff {
+        HandOff {
+            metrics: metrics.map(Bytes::copy_from_slice),
+            traces: traces.map(Bytes::copy_from_slice),
+        }
+    }
 
     #[test]
     fn round_trips_every_combination() {
         let long = vec![7u8; 300];
         for metrics in [None, Some(&b""[..]), Some(&b"m"[..]), Some(&long[..])] {
             for traces in [None, Some(&b"t"[..]), Some(&long[..])] {
-                let handoff = HandOff { metrics, traces };
-                assert_eq!(HandOff::decode(&handoff.encode()), Ok(handoff));
+                let sent = handoff(metrics, traces);
+                let body = Bytes::from(sent.encode_to_vec());
+                assert_eq!(HandOff::decode(body), Ok(sent));
             }
         }
-        assert!(HandOff::default().encode().is_empty());
+        assert!(HandOff::default().encode_to_vec().is_empty());
     }
 
     #[test]
     fn is_the_protobuf_encoding_of_two_length_delimited_fields() {
-        let body = HandOff {
-            metrics: Some(b"ab"),
-            traces: Some(&[9; 200]),
-        }
-        .encode();
+        let body = handoff(Some(b"ab"), Some(&[9; 200])).encode_to_vec();
         // Field 1, wire type 2, length 2; field 2, wire type 2, length 200 as a two-byte varint.
         assert_eq!(&body[..4], &[0x0a, 2, b'a', b'b']);
         assert_eq!(&body[4..7], &[0x12, 0xc8, 0x01]);
         assert_eq!(body.len(), 7 + 200);
+    }
+
+    #[test]
+    fn the_parts_are_slices_of_the_body() {
+        let body = Bytes::from(handoff(Some(b"metrics"), Some(b"traces")).encode_to_vec());
+        let decoded = HandOff::decode(body.clone()).unwrap();
+        let traces = decoded.traces.unwrap();
+        let body_range = body.as_ptr_range();
+        assert!(body_range.contains(&traces.as_ptr()), "no copy of the part");
     }
 
     #[test]
@@ -208,37 +78,27 @@ mod tests {
         body.extend([0x21, 1, 2, 3, 4, 5, 6, 7, 8]); // field 4, fixed64
         body.extend([0x2a, 1, 0xff]); // field 5, length 1
         body.extend([0x35, 1, 2, 3, 4]); // field 6, fixed32
-        body.extend(
-            HandOff {
-                metrics: None,
-                traces: Some(b"t"),
-            }
-            .encode(),
-        );
+        body.extend(handoff(None, Some(b"t")).encode_to_vec());
         assert_eq!(
-            HandOff::decode(&body),
-            Ok(HandOff {
-                metrics: None,
-                traces: Some(&b"t"[..])
-            })
+            HandOff::decode(Bytes::from(body)),
+            Ok(handoff(None, Some(b"t")))
         );
     }
 
     #[test]
     fn refuses_malformed_bodies() {
-        let cases: [(&[u8], HandOffError); 7] = [
-            (&[0x0a], HandOffError::Truncated),
-            (&[0x0a, 3, 1], HandOffError::Truncated),
-            (&[0x0a, 0x80], HandOffError::Truncated),
-            (&[0x08, 1], HandOffError::WireType { field: 1, wire: 0 }),
-            (&[0x13], HandOffError::WireType { field: 2, wire: 3 }),
-            (&[0x02, 0], HandOffError::FieldZero),
-            (&[0x0a, 0, 0x0a, 0], HandOffError::Repeated { field: 1 }),
+        let cases: [&[u8]; 6] = [
+            &[0x0a],       // a key without its length
+            &[0x0a, 3, 1], // shorter than its length
+            &[0x0a, 0x80], // a length cut in the middle of its varint
+            &[0x08, 1],    // `metrics` as a varint
+            &[0x02, 0],    // field number 0
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ], // varint over 64 bits
         ];
-        for (body, error) in cases {
-            assert_eq!(HandOff::decode(body), Err(error), "{body:?}");
+        for body in cases {
+            assert!(HandOff::decode(body).is_err(), "{body:?}");
         }
-        let too_long = [0xff; 11];
-        assert_eq!(HandOff::decode(&too_long), Err(HandOffError::Varint));
     }
 }

@@ -1,6 +1,6 @@
 //! The contract between the function (`handler`) and the sidecar (`extension`) beyond plain OTLP,
 //! defined once for both: the attribute that names an invocation, the sidecar's own routes, and the
-//! body of the function's one-request hand-off. No dependencies.
+//! body of the function's one-request hand-off.
 //!
 //! - [`path`]: the routes under `/otel-sidecar/v1/invocations/{id}/`, their builders and parser.
 //! - [`handoff`]: the hand-off body, an invocation's metrics and traces in one protobuf message.
@@ -11,7 +11,7 @@
 pub mod handoff;
 pub mod path;
 
-pub use handoff::{HandOff, HandOffError};
+pub use handoff::HandOff;
 pub use path::{BadInvocationId, InvocationId, Route};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

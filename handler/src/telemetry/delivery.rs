@@ -22,6 +22,7 @@
 use super::breaker::{Breaker, Decision, Failure};
 use super::sidecar::SidecarClient;
 use super::spans::SpanQueue;
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -78,8 +79,8 @@ pub enum Outcome {
 
 /// One hand-off's encoded OTLP export requests.
 struct Encoded {
-    metrics: Option<Vec<u8>>,
-    traces: Option<Vec<u8>>,
+    metrics: Option<Bytes>,
+    traces: Option<Bytes>,
 }
 
 impl Delivery {
@@ -179,10 +180,10 @@ impl Delivery {
             .scope_metrics()
             .next()
             .is_some()
-            .then(|| ExportMetricsServiceRequest::from(metrics).encode_to_vec());
+            .then(|| Bytes::from(ExportMetricsServiceRequest::from(metrics).encode_to_vec()));
         let traces = (!spans.is_empty()).then(|| {
             let resource_spans = group_spans_by_resource_and_scope(spans, &self.resource);
-            ExportTraceServiceRequest { resource_spans }.encode_to_vec()
+            Bytes::from(ExportTraceServiceRequest { resource_spans }.encode_to_vec())
         });
         Encoded { metrics, traces }
     }
@@ -195,14 +196,14 @@ impl Delivery {
         ending: Option<Ending<'_>>,
     ) -> Result<u32, Failure> {
         let body = HandOff {
-            metrics: encoded.metrics.as_deref(),
-            traces: encoded.traces.as_deref(),
+            metrics: encoded.metrics.clone(),
+            traces: encoded.traces.clone(),
         }
-        .encode();
+        .encode_to_vec();
         let url = format!("{}{}", self.endpoint, Route::HandOff.path(id));
         match self
             .client
-            .post(&url, Some(HANDOFF_CONTENT_TYPE), body)
+            .post(&url, Some(HANDOFF_CONTENT_TYPE), Bytes::from(body))
             .await?
         {
             200..=299 => Ok(1),
@@ -247,7 +248,7 @@ impl Delivery {
         let unsampled = ending.filter(|e| !e.sampled);
         if let Some(id) = unsampled.and_then(|e| InvocationId::parse(e.id).ok()) {
             let url = format!("{}{}", self.endpoint, Route::Finished.path(&id));
-            let status = self.client.post(&url, None, Vec::new()).await?;
+            let status = self.client.post(&url, None, Bytes::new()).await?;
             requests += 1;
             if !(200..300).contains(&status) {
                 // An OTLP receiver without this route (a plain collector): not a failure of the

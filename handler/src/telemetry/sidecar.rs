@@ -31,7 +31,7 @@ impl SidecarClient {
         &self,
         url: &str,
         content_type: Option<&'static str>,
-        body: Vec<u8>,
+        body: bytes::Bytes,
     ) -> Result<u16, Failure> {
         let mut request = self.http.post(url).body(body);
         if let Some(content_type) = content_type {

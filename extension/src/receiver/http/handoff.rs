@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use prost::Message as _;
 use sidecar_contract::{HandOff, InvocationId};
 
 const WHAT: &str = "handoff";
@@ -52,9 +53,10 @@ pub(super) async fn handoff(
     }
 }
 
-/// The body's export requests, metrics first, each decoded and with its bytes (a slice of `body`).
+/// The body's export requests, metrics first, each decoded and with its bytes (a slice of `body`, not a
+/// copy: prost hands `bytes` fields of a `Bytes` buffer out that way).
 fn decode_parts(body: &bytes::Bytes) -> Result<Vec<(Payload, bytes::Bytes)>, DecodeError> {
-    let handoff = HandOff::decode(body).map_err(|error| DecodeError::Invalid {
+    let handoff = HandOff::decode(body.clone()).map_err(|error| DecodeError::Invalid {
         signal: WHAT,
         format: Format::Protobuf,
         reason: error.to_string(),
@@ -65,11 +67,6 @@ fn decode_parts(body: &bytes::Bytes) -> Result<Vec<(Payload, bytes::Bytes)>, Dec
     ]
     .into_iter()
     .filter_map(|(signal, part)| Some((signal, part?)))
-    .map(|(signal, part)| {
-        Ok((
-            decode(signal, Format::Protobuf, part)?,
-            body.slice_ref(part),
-        ))
-    })
+    .map(|(signal, part)| Ok((decode(signal, Format::Protobuf, &part)?, part)))
     .collect()
 }

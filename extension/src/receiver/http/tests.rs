@@ -294,10 +294,10 @@ async fn a_handoff_buffers_metrics_then_spans_then_finishes_the_invocation() {
     let (app, buffer, completions) = handoff_setup();
     let (metrics, spans) = (metrics("requests"), server_span(INVOCATION));
     let body = sidecar_contract::HandOff {
-        metrics: Some(&metrics),
-        traces: Some(&spans),
+        metrics: Some(metrics.clone().into()),
+        traces: Some(spans.clone().into()),
     }
-    .encode();
+    .encode_to_vec();
     let (status, _) = send(&app, "POST", &handoff_path(INVOCATION), &[PROTO], body).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(completions.signalled_by_function(INVOCATION));
@@ -328,10 +328,10 @@ async fn a_refused_handoff_buffers_nothing_and_finishes_nothing() {
     let path = handoff_path(INVOCATION);
     let good = metrics("requests");
     let bad_traces = sidecar_contract::HandOff {
-        metrics: Some(&good),
-        traces: Some(b"\xff\xff\xff"),
+        metrics: Some(good.into()),
+        traces: Some(bytes::Bytes::from_static(b"\xff\xff\xff")),
     }
-    .encode();
+    .encode_to_vec();
     let (status, body) = send(&app, "POST", &path, &[PROTO], bad_traces).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(RpcStatus::decode(&body[..]).unwrap().code, 3);
@@ -341,10 +341,10 @@ async fn a_refused_handoff_buffers_nothing_and_finishes_nothing() {
     let (status, _) = send(&app, "POST", &path, &[json], b"{}".to_vec()).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let large = sidecar_contract::HandOff {
-        metrics: Some(&vec![0; LIMIT]),
+        metrics: Some(vec![0; LIMIT].into()),
         traces: None,
     }
-    .encode();
+    .encode_to_vec();
     let (status, _) = send(&app, "POST", &path, &[PROTO], large).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let bad_id = "/otel-sidecar/v1/invocations/a%20b/handoff";
