@@ -84,9 +84,9 @@ pub struct Config {
     pub exporter: Option<ExporterConfig>,
     /// Print the console summary.
     pub console: bool,
-    /// Flush policy.
+    /// When buffered data is exported (`flush.*`).
     pub flush: FlushConfig,
-    /// Memory bounds.
+    /// How much the buffer and one request may hold (`limits.*`).
     pub limits: Limits,
     /// Resource attributes from `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and `resource.attributes`,
     /// in increasing precedence (later entries win).
@@ -146,7 +146,7 @@ impl Headers {
 pub struct RetryConfig {
     /// Attempts per export, the first included.
     pub max_attempts: u32,
-    /// First backoff.
+    /// The wait before the first retry; it doubles with each retry, up to `max_backoff`.
     pub initial_backoff: Duration,
     /// Backoff ceiling, also applied to `Retry-After`.
     pub max_backoff: Duration,
@@ -177,10 +177,10 @@ impl FlushMode {
     }
 }
 
-/// Flush policy.
+/// When buffered data is exported: the `flush` section, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlushConfig {
-    /// Mode.
+    /// `flush.mode`: after every invocation, periodically, continuously, or adaptive.
     pub mode: FlushMode,
     /// Minimum time between exports in `periodic`, `continuous` and busy `adaptive`.
     pub interval: Duration,
@@ -194,7 +194,7 @@ pub struct FlushConfig {
     pub shutdown_margin: Duration,
 }
 
-/// Memory bounds.
+/// The `limits` section, validated: the buffer's cap and the largest request accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Cap on buffered (encoded) bytes.

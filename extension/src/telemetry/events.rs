@@ -124,7 +124,7 @@ pub struct PhaseDone {
     pub initialization_type: Option<String>,
     /// Phase (init events only).
     pub phase: Option<String>,
-    /// Outcome.
+    /// `success`, `error`, `failure` or `timeout`, as Lambda reports the phase.
     pub status: Option<Status>,
     /// Why it failed, e.g. `Runtime.ExitError`.
     pub error_type: Option<String>,
@@ -154,7 +154,7 @@ pub struct PhaseReport {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DurationMetrics {
-    /// Milliseconds.
+    /// How long the phase took, in milliseconds.
     pub duration_ms: Option<f64>,
 }
 
@@ -164,7 +164,7 @@ pub struct DurationMetrics {
 pub struct Start {
     /// The invocation's request id.
     pub request_id: String,
-    /// Function version.
+    /// The function version that ran (`$LATEST` or a number).
     #[serde(default)]
     pub version: Option<String>,
     /// X-Ray context of the invocation.
@@ -178,7 +178,7 @@ pub struct Start {
 pub struct RuntimeDone {
     /// The invocation's request id.
     pub request_id: String,
-    /// Outcome.
+    /// How the invocation ended: `success`, `error`, `failure` or `timeout`.
     #[serde(default)]
     pub status: Option<Status>,
     /// Why it failed, e.g. `Runtime.ExitError`, `Sandbox.Timedout`.
@@ -211,7 +211,7 @@ pub struct RuntimeDoneMetrics {
 pub struct Report {
     /// The invocation's request id.
     pub request_id: String,
-    /// Outcome.
+    /// How the invocation ended: `success`, `error`, `failure` or `timeout`.
     #[serde(default)]
     pub status: Option<Status>,
     /// Why it failed.
@@ -234,9 +234,9 @@ pub struct Report {
 pub struct ReportMetrics {
     /// The invocation phase, post-runtime extension work included.
     pub duration_ms: Option<f64>,
-    /// What was billed.
+    /// Billed duration in milliseconds (rounded up as Lambda bills).
     pub billed_duration_ms: Option<f64>,
-    /// Configured memory.
+    /// The function's configured memory, in MB.
     #[serde(rename = "memorySizeMB")]
     pub memory_size_mb: Option<u64>,
     /// Peak memory of the environment.
@@ -254,11 +254,11 @@ pub struct ReportMetrics {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordSpan {
-    /// Its name.
+    /// Lambda's name for the phase (`responseLatency`, `runtimeOverhead`, `extensionOverhead`...).
     pub name: String,
     /// RFC 3339 start.
     pub start: String,
-    /// Length.
+    /// How long the phase took, in milliseconds.
     pub duration_ms: f64,
 }
 
@@ -279,7 +279,7 @@ pub struct TraceContext {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ExtensionInfo {
-    /// Extension name.
+    /// The name the extension registered with.
     pub name: Option<String>,
     /// `Ready`, `Failed`…
     pub state: Option<String>,
@@ -293,11 +293,11 @@ pub struct ExtensionInfo {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionInfo {
-    /// Subscriber name.
+    /// The name of the extension that subscribed.
     pub name: Option<String>,
     /// `Subscribed`…
     pub state: Option<String>,
-    /// Streams.
+    /// The streams subscribed to (`platform`, `function`, `extension`).
     pub types: Vec<String>,
 }
 
@@ -307,9 +307,9 @@ pub struct SubscriptionInfo {
 pub struct LogsDropped {
     /// Lambda's explanation.
     pub reason: Option<String>,
-    /// Records lost.
+    /// Records Lambda dropped because the subscriber did not keep up.
     pub dropped_records: Option<u64>,
-    /// Bytes lost.
+    /// Bytes Lambda dropped with them.
     pub dropped_bytes: Option<u64>,
 }
 

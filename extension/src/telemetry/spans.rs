@@ -25,9 +25,9 @@ use opentelemetry_proto::tonic::trace::v1::{Span, Status as SpanStatus};
 /// Where a span goes: its trace, its own id and its parent (empty for a root).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
-    /// Trace id.
+    /// The trace it belongs to (16 bytes).
     pub trace_id: Vec<u8>,
-    /// The span's id.
+    /// The span's own id (8 bytes).
     pub span_id: Vec<u8>,
     /// Parent span id, empty for a root.
     pub parent_span_id: Vec<u8>,

@@ -5,7 +5,8 @@
 use super::breaker::Failure;
 use std::time::Duration;
 
-/// The client.
+/// The HTTP client that hands telemetry off to the sidecar: pooled kept-alive connections, each request
+/// bounded by `OTEL_SIDECAR_TIMEOUT_MS`.
 #[derive(Debug)]
 pub struct SidecarClient {
     http: reqwest::Client,
