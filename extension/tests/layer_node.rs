@@ -6,19 +6,19 @@
 mod stock;
 
 use serde_json::json;
-use std::path::PathBuf;
 use stock::{Layer, Setup, fixture};
 
 /// As in layer_python.rs: a p99 that means something.
 const INVOCATIONS: usize = 100;
 
-/// `node`, provided the function's packages are in node_modules (./scripts/test runs `npm ci`).
+/// `node`, provided the function's packages are in node_modules (installed on first use).
 fn runtime() -> lambda_env::Process {
-    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../node_modules/@opentelemetry/instrumentation-aws-lambda");
+    let modules = testkit::tools::node_modules()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("@opentelemetry/instrumentation-aws-lambda");
     assert!(
         modules.is_dir(),
-        "{} missing: run `npm ci` (./scripts/test does)",
+        "{} missing although package-lock.json is installed",
         modules.display()
     );
     let dir = fixture("node");

@@ -8,22 +8,18 @@ use common::{Options, Sandbox, Work};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// `.venv/bin/python` (installed by ./scripts/test), else `python3` on PATH, provided the OpenTelemetry
-/// exporters import; otherwise the test fails and says how to install them.
+/// `.venv/bin/python` with requirements-dev.txt (installed on first use), provided the OpenTelemetry
+/// exporters import.
 fn python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    let candidates = [venv, PathBuf::from("python3")];
-    for candidate in candidates {
-        let probe = Command::new(&candidate)
-            .args(["-c", "import opentelemetry.exporter.otlp.proto.grpc.trace_exporter, opentelemetry.exporter.otlp.proto.http.trace_exporter"])
-            .output();
-        if probe.is_ok_and(|o| o.status.success()) {
-            return candidate;
-        }
-    }
-    panic!(
-        "the OpenTelemetry Python exporters are not installed: run ./scripts/test (it installs requirements-dev.txt into .venv)"
+    let python = testkit::tools::python().unwrap_or_else(|e| panic!("{e}"));
+    let probe = Command::new(&python)
+        .args(["-c", "import opentelemetry.exporter.otlp.proto.grpc.trace_exporter, opentelemetry.exporter.otlp.proto.http.trace_exporter"])
+        .output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "the OpenTelemetry Python exporters do not import from .venv although requirements-dev.txt is installed ({probe:?})"
     );
+    python
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 //! - [`peers`]: the real peers built from pinned Go modules: [`rie`] (AWS's Lambda Runtime Interface
 //!   Emulator, in a private mount namespace) and [`otelcol`] (an OpenTelemetry Collector writing what
 //!   it accepted to a file).
+//! - [`tools`]: the Python and npm packages the tests run, installed on first use.
 
 pub mod binaries;
 pub mod moto;
@@ -16,6 +17,7 @@ pub mod otlp_backend;
 pub mod otlp_view;
 pub mod peers;
 pub mod rie;
+pub mod tools;
 
 pub use binaries::release_binary;
 pub use moto::MotoServer;

@@ -106,19 +106,7 @@ pub fn free_port() -> Result<u16, TestkitError> {
     })
 }
 
-/// The Python that has moto: the workspace's `.venv`, else a `moto_server`'s neighbour on PATH.
+/// The Python that has moto: the workspace's `.venv` (installed on first use, see [`crate::tools`]).
 pub fn find_python() -> Result<PathBuf, TestkitError> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin");
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default();
-    std::iter::once(venv)
-        .chain(on_path)
-        .find(|dir| dir.join("moto_server").is_file() && dir.join("python").is_file())
-        .map(|dir| dir.join("python"))
-        .ok_or_else(|| {
-            TestkitError::Missing(
-                "moto is not installed (.venv/bin/moto_server): run ./scripts/test, which installs it".into(),
-            )
-        })
+    crate::tools::python()
 }

@@ -1,5 +1,5 @@
-//! Shared helpers of the client's cross-process tests: the workspace's Python (.venv, installed by
-//! ./scripts/test), the reference scripts in tests/py, the CLI binary, and a local HTTP server that
+//! Shared helpers of the client's cross-process tests: the workspace's Python (.venv, installed on
+//! first use by testkit::tools), the reference scripts in tests/py, the CLI binary, and a local HTTP server that
 //! records what it receives.
 
 #![allow(dead_code)]
@@ -16,16 +16,10 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `.venv/bin/python`; fails the test with instructions when it is missing (never skips).
+/// `.venv/bin/python` with requirements-dev.txt (moto[server], botocore, awscurl, pycognito), installed
+/// on first use; fails the test saying why when it cannot be (never skips).
 pub fn python() -> PathBuf {
-    let python = workspace().join(".venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: these tests need the Python tools of requirements-dev.txt \
-         (moto[server], botocore, awscurl, pycognito). Run ./scripts/test, or scripts/lib/venv.sh",
-        python.display()
-    );
-    python
+    testkit::tools::python().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `tests/py/<script>` with `args`, `input` as JSON on stdin; returns its JSON output.

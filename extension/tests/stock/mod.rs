@@ -27,15 +27,15 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// `.venv/bin/python` (./scripts/test installs requirements-dev.txt there), provided the function's packages import.
+/// `.venv/bin/python` with requirements-dev.txt (installed on first use), provided the function's packages import.
 pub fn python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let venv = testkit::tools::python().unwrap_or_else(|e| panic!("{e}"));
     let probe = std::process::Command::new(&venv)
         .args(["-c", "import awslambdaric, opentelemetry.instrumentation.aws_lambda, opentelemetry.instrumentation.botocore"])
         .output();
     assert!(
         probe.as_ref().is_ok_and(|o| o.status.success()),
-        "awslambdaric and the OpenTelemetry Lambda instrumentation are not in .venv: run scripts/lib/venv.sh ({probe:?})"
+        "awslambdaric and the OpenTelemetry Lambda instrumentation are not in .venv, although requirements-dev.txt is installed: is it missing from requirements-dev.txt? ({probe:?})"
     );
     venv
 }
