@@ -59,12 +59,13 @@ async fn a_function_without_opentelemetry_is_unaffected_and_pays_a_bounded_wait(
     assert!(post[0] <= 3300.0, "first invocation: {post:?}");
     // After the first, the sidecar knows the function is silent and calls `next` at INVOKE (0-1 ms). A sidecar
     // that waited for runtimeDone every time would pay the Telemetry API's buffering (>= 25 ms) on each: the
-    // median is far from both and immune to the few invocations a loaded machine slows down.
+    // median is far from both and immune to the few invocations a loaded machine slows down; 20 ms leaves
+    // a loaded machine room and still sits below the 25 ms a waiting sidecar pays at least.
     let mut later = post[1..].to_vec();
     later.sort_by(f64::total_cmp);
     let median = later[later.len() / 2];
     assert!(
-        median < 10.0,
+        median < 20.0,
         "later invocations wait: median {median} ms, {post:?}"
     );
     // Lambda's own view of the function still reaches the backend (the sidecar's platform spans).

@@ -40,6 +40,9 @@ pub(crate) struct Child {
     pub kind: Kind,
     pub pid: u32,
     pub exit: watch::Receiver<Option<(ExitStatus, Instant)>>,
+    /// True once its output has been read to the end (after it exited), so that every line it wrote
+    /// is recorded.
+    pub drained: watch::Receiver<bool>,
 }
 
 impl Child {
@@ -55,6 +58,12 @@ impl Child {
             // ESRCH (gone meanwhile) is the only expected failure, and harmless.
             let _ = killpg(Pid::from_raw(pid), signal);
         }
+    }
+
+    /// Waits until its output is recorded to the end (it has exited and its pipes closed) or `deadline`.
+    pub async fn wait_drained(&self, deadline: Instant) {
+        let mut drained = self.drained.clone();
+        let _ = tokio::time::timeout_at(deadline.into(), drained.wait_for(|d| *d)).await;
     }
 
     /// Waits until it exits or `deadline`; whether it did.
@@ -146,17 +155,18 @@ pub(crate) fn spawn(
     })
     .collect();
     let (tx, exit) = watch::channel(None);
+    let (drained_tx, drained) = watch::channel(false);
     let watcher_shared = shared.clone();
     let watcher_name = name.clone();
     tokio::spawn(async move {
         if let Ok(status) = child.wait().await {
             let at = Instant::now();
-            // The exit is reported once the process's last lines are recorded (its pipes reach end
-            // of file), so whoever sees the exit sees all its output. Bounded: a grandchild that
-            // inherited the pipes may keep them open.
-            let _ = tokio::time::timeout(OUTPUT_DRAIN, join_relays(relays)).await;
             watcher_shared.update(|s| s.exits.push((watcher_name, pid, status.to_string())));
             let _ = tx.send(Some((status, at)));
+            // Its last lines may still be in the pipes: reported separately, so that the lifecycle acts
+            // on the exit at once. Bounded: a grandchild that inherited the pipes may keep them open.
+            let _ = tokio::time::timeout(OUTPUT_DRAIN, join_relays(relays)).await;
+            let _ = drained_tx.send(true);
         }
     });
     tracing::info!(message = "started", process = %name, pid);
@@ -165,11 +175,12 @@ pub(crate) fn spawn(
         kind,
         pid,
         exit,
+        drained,
     })
 }
 
 /// How long an exited process's output may take to reach end of file before its exit is reported.
-const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
+pub(crate) const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
 
 /// Awaits every relay task (a failed one has nothing more to record).
 async fn join_relays(relays: Vec<tokio::task::JoinHandle<()>>) {

@@ -9,7 +9,7 @@
 //! - finally wait up to 2 s for every process to be gone (`clearExitedChannel`, `maxProcessExitWait`).
 
 use crate::lifecycle::Inner;
-use crate::process::{Child, Kind};
+use crate::process::{Child, Kind, OUTPUT_DRAIN};
 use nix::sys::signal::Signal;
 use serde_json::json;
 use std::process::ExitStatus;
@@ -159,6 +159,11 @@ pub(crate) async fn stop(
         if !process.wait_exit(reaped_by).await {
             tracing::warn!(message = "process did not exit", process = %process.name, pid = process.pid);
         }
+    }
+    // The report is read with the processes' output (a sidecar's shutdown summary is its last line):
+    // every line they wrote is recorded before it is returned.
+    for process in &processes {
+        process.wait_drained(Instant::now() + OUTPUT_DRAIN).await;
     }
     shared.update(|s| s.shutting_down = false);
     ShutdownReport {

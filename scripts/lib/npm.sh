@@ -4,10 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -f package-lock.json ] || exit 0
-# The lock lives in the target dir: `npm ci` empties node_modules, a lock file there would be replaced.
-lock_dir=${CARGO_TARGET_DIR:-target}
-mkdir -p "$lock_dir"
-exec 9>"$lock_dir/.npm-ci.lock"
+# The lock lives beside node_modules, not in it: `npm ci` empties node_modules.
+exec 9>.npm-ci.lock
 flock 9
 stamp=node_modules/.installed-from
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then

@@ -13,7 +13,7 @@
 //! receive it; an absent field means nothing to export. The sidecar buffers the metrics, then the
 //! spans, then takes the invocation as finished: the order the separate requests had. Unknown fields are
 //! skipped, as protobuf requires. The fields are declared `bytes` rather than as the OTLP messages, so
-//! the sidecar gets each request's bytes as they arrived (slices of the body, no copy) and buffers them
+//! the sidecar gets each request's bytes as they arrived (slices of the body it read) and buffers them
 //! without encoding them again; the encoding is prost's, the same crate both binaries use for OTLP.
 
 use bytes::Bytes;

@@ -2,7 +2,7 @@
 //! defined once for both: the attribute that names an invocation, the sidecar's own routes, and the
 //! body of the function's one-request hand-off.
 //!
-//! - [`path`]: the routes under `/otel-sidecar/v1/invocations/{id}/`, their builders and parser.
+//! - [`path`]: the routes under `/otel-sidecar/v1/invocations/{id}/`, their patterns and path builders.
 //! - [`handoff`]: the hand-off body, an invocation's metrics and traces in one protobuf message.
 //!
 //! Everything else between the two is plain OTLP/HTTP (`/v1/traces`, `/v1/metrics`, `/v1/logs`), which

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Watched {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The threads reading its stdout and stderr: done once every writer has closed them.
+    readers: Vec<std::thread::JoinHandle<()>>,
     name: String,
 }
 
@@ -32,15 +34,17 @@ impl Watched {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let lines = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            collect(name, out, lines.clone());
+            readers.push(collect(name, out, lines.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            collect(name, err, lines.clone());
+            readers.push(collect(name, err, lines.clone()));
         }
         Watched {
             child,
             lines,
+            readers,
             name: name.to_owned(),
         }
     }
@@ -67,7 +71,7 @@ impl Watched {
                 return value;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(200)); // let the relays drain
+                self.wait_drained();
                 panic!(
                     "{} exited ({status}) before {what}:\n{}",
                     self.name,
@@ -81,6 +85,15 @@ impl Watched {
                 self.output().join("\n")
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// After it exited: waits until its last lines are read (the pipes reach end of file once every
+    /// process that held them is gone), at most 5 s so that a stray holder cannot hang the test.
+    fn wait_drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -99,7 +112,7 @@ impl Watched {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(200));
+                self.wait_drained();
                 return status;
             }
             if Instant::now() >= deadline {
@@ -125,14 +138,18 @@ impl Drop for Watched {
     }
 }
 
-fn collect(name: &str, source: impl Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
+fn collect(
+    name: &str,
+    source: impl Read + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
     let name = name.to_owned();
     std::thread::spawn(move || {
         for line in BufReader::new(source).lines().map_while(Result::ok) {
             eprintln!("[{name}] {line}");
             lines.lock().expect("output lock").push(line);
         }
-    });
+    })
 }
 
 /// The value after `key=` in a structured log line (`pid=123`, `url=http://…`), unquoted.

@@ -125,10 +125,11 @@ pub(super) fn exporter(
             Err(reason) => return Err(ConfigError::invalid(key, reason)),
         }
     }
+    let partial = urls.iter().any(Option::is_some);
     let (Some(traces_url), Some(metrics_url), Some(logs_url)) =
         (urls[0].take(), urls[1].take(), urls[2].take())
     else {
-        if urls.iter().any(Option::is_some) || section.traces_endpoint.is_some() {
+        if partial || section.traces_endpoint.is_some() {
             warnings.push("exporter: endpoints must be given for all signals (or a base endpoint); exporting to the console only".to_owned());
         }
         return Ok(None);

@@ -2,15 +2,17 @@
 //! function's explicit signal, or Lambda's `platform.runtimeDone` (or `platform.report`) for it,
 //! whichever comes first.
 //!
-//! The handler exports at the end of every invocation, after its response is sent and before it calls
-//! the Runtime API's `next`: first `/v1/metrics`, then `/v1/traces`, whose SERVER span carries
-//! `faas.invocation_id` = the Lambda request id and ends last. When a receiver has buffered a span with
-//! that attribute that is either of kind SERVER or has no parent, every piece of telemetry of the
-//! invocation is already in the buffer, so the sidecar can flush and call `next` at once, without
-//! waiting for the Telemetry API (whose batches arrive >= 25 ms late). That is the fast path.
-//!
-//! An invocation whose trace was not sampled has no root span to export: the handler then POSTs
-//! `/otel-sidecar/v1/invocations/{request id}/finished` after its (metrics) hand-off instead.
+//! The handler hands its telemetry off at the end of every invocation, after its response is sent and
+//! before it calls the Runtime API's `next`, in one request: `POST /otel-sidecar/v1/invocations/{request
+//! id}/handoff` (`sidecar-contract`) with its metrics and spans; the receiver buffers both, then signals
+//! the end explicitly, before it answers. Any other function (or ours, against a plain OTLP receiver)
+//! exports plain OTLP: `/v1/metrics`, then `/v1/traces`, whose SERVER span carries `faas.invocation_id` =
+//! the Lambda request id and ends last. When a receiver has buffered a span with that attribute that is
+//! either of kind SERVER or has no parent, every piece of telemetry of the invocation is already in the
+//! buffer. Either way the sidecar can flush and call `next` at once, without waiting for the Telemetry
+//! API (whose batches arrive >= 25 ms late). That is the fast path. On the plain path, an invocation
+//! whose trace was not sampled has no root span: the handler POSTs
+//! `/otel-sidecar/v1/invocations/{request id}/finished` after its metrics instead.
 //!
 //! `platform.runtimeDone`, whatever its status, is the fallback for every invocation whose function did
 //! not say so itself (it exports nothing, crashed, timed out). Lambda sends it when the runtime calls

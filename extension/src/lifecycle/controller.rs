@@ -3,9 +3,9 @@
 //!
 //! # Knowing that the function has finished
 //! Lambda tells an extension when an invocation starts (INVOKE), not when the function is done. The
-//! handler's contract fills the gap: after its response, it exports its metrics, then its traces, whose
-//! SERVER span carries `faas.invocation_id` and ends last; an unsampled invocation sends an explicit
-//! signal instead (see [`super::completion`]). That is the fast path. Every other invocation ends at
+//! handler's contract fills the gap: after its response, it hands off its metrics and spans in one
+//! request that also says the invocation is over (or, as plain OTLP, its traces last, whose SERVER span
+//! carries `faas.invocation_id`; see [`super::completion`]). That is the fast path. Every other invocation ends at
 //! Lambda's `platform.runtimeDone` (any status), which rapid sends once the runtime called `next`, after
 //! the function's hand-off; it reaches the sidecar one Telemetry API buffering period later (>= 25 ms).
 //! A `platform.report` for the invocation ends the wait too, should its `runtimeDone` never come.

@@ -4,13 +4,14 @@
 //! timeout on the others.
 //!
 //! An invocation's hand-off is one request, `POST /otel-sidecar/v1/invocations/{id}/handoff` with the
-//! metrics and the spans in one body (`sidecar-contract`): one loopback round trip instead of two, which
-//! was most of what telemetry cost per invocation (docs/benchmarks.md, the hand-off). The sidecar buffers
+//! metrics and the spans in one body (`sidecar-contract`): one loopback round trip instead of two per
+//! invocation (docs/benchmarks.md, the hand-off in one request). The sidecar buffers
 //! the metrics, then the spans, then takes the invocation as finished, whether or not its trace was
 //! sampled.
 //!
-//! Plain OTLP is the fallback: when the endpoint answers the hand-off route 404 or 405 (an OpenTelemetry
-//! Collector, or any OTLP receiver that is not otel-sidecar), this and every later hand-off sends
+//! Plain OTLP is the fallback: when the endpoint answers the hand-off route 404, 405, 415 or 501 (an
+//! OpenTelemetry Collector, a vendor's agent or proxy: any OTLP receiver that is not otel-sidecar and so
+//! does not know the route; otel-sidecar itself never answers these to a well-formed hand-off), this and every later hand-off sends
 //! `/v1/metrics`, then `/v1/traces` (whose SERVER span tells otel-sidecar the invocation is complete), then,
 //! for an unsampled invocation, `POST …/{id}/finished`. The hand-off at SIGTERM, which ends no invocation,
 //! is plain OTLP too. The first failed request ends a hand-off: the rest is dropped, not sent into a
@@ -50,7 +51,8 @@ pub struct Delivery {
     client: SidecarClient,
     /// The sidecar's base URL, without a trailing `/`.
     endpoint: String,
-    /// The endpoint answered the hand-off route 404 or 405: it is not otel-sidecar, send plain OTLP.
+    /// The endpoint answered the hand-off route as a receiver without it does (see
+    /// [`NOT_OTEL_SIDECAR`]): it is not otel-sidecar, send plain OTLP.
     plain_otlp: AtomicBool,
     breaker: Mutex<Breaker>,
     /// One hand-off at a time (an invocation's and the SIGTERM flush could otherwise overlap).
@@ -76,6 +78,11 @@ pub enum Outcome {
     /// The breaker is open: nothing was sent.
     Skipped,
 }
+
+/// Answers to the hand-off route that mean "no such route here" (not found, method not allowed,
+/// unsupported media type, not implemented): the endpoint is another OTLP receiver. Nothing was
+/// accepted, so re-sending the same data as plain OTLP sends nothing twice.
+const NOT_OTEL_SIDECAR: [u16; 4] = [404, 405, 415, 501];
 
 /// One hand-off's encoded OTLP export requests.
 struct Encoded {
@@ -207,7 +214,7 @@ impl Delivery {
             .await?
         {
             200..=299 => Ok(1),
-            status @ (404 | 405) => {
+            status if NOT_OTEL_SIDECAR.contains(&status) => {
                 // Nothing was accepted: sending it all the plain way now sends nothing twice.
                 self.plain_otlp.store(true, Ordering::Relaxed);
                 tracing::info!(

@@ -166,3 +166,27 @@ fn an_endpoint_variable_pointing_at_the_sidecar_leaves_the_files_endpoint_in_for
     assert!(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT ignored"));
     assert!(loaded.warnings[1].starts_with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ignored"));
 }
+
+#[test]
+fn an_endpoint_for_some_signals_only_is_not_silently_dropped() {
+    // One per-signal variable and no base endpoint: the sidecar cannot export every signal, says so once
+    // and prints to the console instead (was silent: the check ran after the endpoints were taken).
+    for var in [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    ] {
+        let loaded = load("", &[(var, "https://collector/v1/x")]);
+        assert_eq!(loaded.error, None, "{var}");
+        assert!(loaded.config.exporter.is_none(), "{var}");
+        assert!(loaded.config.console, "{var}");
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("endpoints must be given for all signals")),
+            "{var}: {:?}",
+            loaded.warnings
+        );
+    }
+}

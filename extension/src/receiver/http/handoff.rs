@@ -53,8 +53,8 @@ pub(super) async fn handoff(
     }
 }
 
-/// The body's export requests, metrics first, each decoded and with its bytes (a slice of `body`, not a
-/// copy: prost hands `bytes` fields of a `Bytes` buffer out that way).
+/// The body's export requests, metrics first, each decoded and with its bytes (a slice of `body`:
+/// prost hands `bytes` fields of a `Bytes` buffer out that way, so they are buffered without a copy).
 fn decode_parts(body: &bytes::Bytes) -> Result<Vec<(Payload, bytes::Bytes)>, DecodeError> {
     let handoff = HandOff::decode(body.clone()).map_err(|error| DecodeError::Invalid {
         signal: WHAT,
