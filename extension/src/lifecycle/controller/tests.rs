@@ -1,7 +1,7 @@
 //! Unit tests of the controller in paused tokio time (waits, flushes, SHUTDOWN).
 
 use super::*;
-use crate::config::{Config, FlushMode};
+use crate::config::{Config, FlushConfig, FlushMode};
 use crate::exporter::Exporters;
 use crate::exporter::otlp::OtlpExporter;
 use crate::lifecycle::completion::RootSpan;
@@ -27,9 +27,19 @@ struct Rig {
 fn rig() -> Rig {
     let mut flush = Config::default().flush;
     flush.mode = FlushMode::End;
+    rig_with(flush, |_| None)
+}
+
+/// A controller with `flush` and the OTLP exporter `otlp` makes from the rig's stats (if any).
+fn rig_with(flush: FlushConfig, otlp: impl FnOnce(Arc<Stats>) -> Option<OtlpExporter>) -> Rig {
     let stats = Arc::new(Stats::new());
     let buffer = SharedBuffer::new(1 << 20);
-    let exporters = Arc::new(Exporters::new(None, false, stats.clone(), 1 << 20));
+    let exporters = Arc::new(Exporters::new(
+        otlp(stats.clone()),
+        false,
+        stats.clone(),
+        1 << 20,
+    ));
     let enricher = Arc::new(Enricher::new(&LambdaFacts::default(), &[]));
     let flusher = Flusher::new(buffer.clone(), exporters, enricher, stats.clone());
     let completions = Arc::new(Completions::default());
@@ -253,29 +263,11 @@ fn rig_exporting_to(backend: &FakeOtlpBackend, retry: &str) -> Rig {
     let loaded = crate::config::load_from_str(&yaml, "test.yaml", &|_| None);
     assert!(loaded.error.is_none(), "{:?}", loaded.error);
     let config = loaded.config;
-    let stats = Arc::new(Stats::new());
-    let buffer = SharedBuffer::new(1 << 20);
-    let otlp = config
-        .exporter
-        .map(|exporter| OtlpExporter::new(exporter, stats.clone()));
-    assert!(otlp.is_some(), "exporter configured");
-    let exporters = Arc::new(Exporters::new(otlp, false, stats.clone(), 1 << 20));
-    let enricher = Arc::new(Enricher::new(&LambdaFacts::default(), &[]));
-    let flusher = Flusher::new(buffer.clone(), exporters, enricher, stats.clone());
-    let completions = Arc::new(Completions::default());
-    let metrics = Arc::new(FaasMetrics::new("other"));
-    let telemetry = Arc::new(Shared::new(
-        Translator::new(metrics.clone(), "other"),
-        Ingest::new(buffer.clone(), completions.clone()),
-        metrics,
-    ));
-    Rig {
-        controller: Controller::new(config.flush, flusher, completions.clone(), stats.clone()),
-        completions,
-        buffer,
-        stats,
-        telemetry,
-    }
+    let exporter = config.exporter;
+    assert!(exporter.is_some(), "exporter configured");
+    rig_with(config.flush, |stats| {
+        exporter.map(|exporter| OtlpExporter::new(exporter, stats))
+    })
 }
 
 /// A buffered entry holding one span.
