@@ -20,6 +20,7 @@
 //!
 //! Every `faas.*` point carries `faas.trigger` (from `telemetry_api.faas_trigger`).
 
+use super::events::Status;
 use super::otlp;
 use super::parse::SkipReason;
 use crate::pipeline::Payload;
@@ -72,6 +73,17 @@ pub struct InvocationFigures {
     pub timeout: bool,
     /// The runtime's duration, in ms.
     pub duration_ms: Option<f64>,
+}
+
+impl InvocationFigures {
+    /// The figures of an invocation that ended with `status` after `duration_ms`.
+    pub fn of(status: Option<&Status>, duration_ms: Option<f64>) -> InvocationFigures {
+        InvocationFigures {
+            error: matches!(status, Some(Status::Error | Status::Failure)),
+            timeout: matches!(status, Some(Status::Timeout)),
+            duration_ms,
+        }
+    }
 }
 
 /// The aggregates; cheap to update from the listener, read at flush time.

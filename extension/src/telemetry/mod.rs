@@ -18,6 +18,7 @@ macro_rules! fixture {
     };
 }
 
+pub mod cold_start;
 pub mod events;
 pub mod invocation;
 pub mod listener;

@@ -87,6 +87,24 @@ impl SkipReason {
 }
 
 impl Skipped {
+    /// Why a record for a started invocation does not fit: its kind was received already (`duplicate`), or
+    /// the invocation was emitted before it came (`late`).
+    pub fn out_of_place(kind_seen: bool, kind: &'static str, request_id: String) -> Skipped {
+        if kind_seen {
+            Skipped::Duplicate { kind, request_id }
+        } else {
+            Skipped::Late { kind, request_id }
+        }
+    }
+
+    /// An init record received a second time (same type, same time): counted once.
+    pub fn redelivered(kind: &'static str) -> Skipped {
+        Skipped::Duplicate {
+            kind,
+            request_id: String::new(),
+        }
+    }
+
     /// The metric label it is counted under.
     pub fn reason(&self) -> SkipReason {
         match self {

@@ -12,7 +12,7 @@
 //!    span id = `Parent` when there is one, so the handler's spans of a later export still fit.
 //! 4. Nothing at all: a new trace.
 
-use super::events::{PhaseDone, PhaseReport, RecordSpan, Status, UnixNanos};
+use super::events::{InitStart, PhaseDone, PhaseReport, RecordSpan, Status, UnixNanos};
 use super::otlp;
 use super::parse::parse_time;
 use super::xray::XrayContext;
@@ -144,6 +144,26 @@ pub struct Phase {
 }
 
 impl Phase {
+    /// The phase as its start event (`platform.initStart` / `restoreStart`) describes it.
+    pub fn started(time: UnixNanos, start: &InitStart) -> Phase {
+        let mut attributes = Vec::new();
+        for (key, value) in [
+            ("aws.lambda.initialization_type", &start.initialization_type),
+            ("aws.lambda.init_phase", &start.phase),
+            ("aws.lambda.runtime_version", &start.runtime_version),
+        ] {
+            if let Some(value) = value {
+                attributes.push(otlp::string(key, value.clone()));
+            }
+        }
+        Phase {
+            started: Some(time),
+            attributes,
+            done: None,
+            report: None,
+        }
+    }
+
     /// The phase's duration as Lambda reported it, in ms.
     pub fn reported_ms(&self) -> Option<f64> {
         self.report.as_ref()?.1.metrics.as_ref()?.duration_ms

@@ -20,18 +20,18 @@
 //! provisioned-concurrency init, which nobody waited for, gets its own trace. [`Translator::drain`] emits
 //! whatever is still open (at SHUTDOWN), so nothing waits forever.
 
-use super::events::{Event, EventBody, InitStart, Report, RuntimeDone, Start, Status, UnixNanos};
+use super::cold_start;
+use super::events::{Event, EventBody, Report, RuntimeDone, Start, UnixNanos};
 use super::invocation::Invocation;
 use super::logs::{LineContext, Source, log_record};
 use super::metrics::{FaasMetrics, InvocationFigures};
 use super::otlp;
 use super::parse::Skipped;
-use super::spans::{Phase, Placement, child_of, cover, interval, place, span};
-use super::xray::{self, XrayContext};
+use super::spans::{Phase, place};
+use super::xray;
 use crate::lifecycle::completion::Completions;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -40,9 +40,6 @@ const MAX_OPEN: usize = 64;
 
 /// Emitted invocations remembered, to tell a duplicate or late record from an unknown request id.
 const REMEMBERED_CLOSED: usize = 256;
-
-/// The name of the span covering a cold start's init (or restore) and its first invocation.
-pub const COLD_START: &str = "ColdStart";
 
 /// The invocation records received for one request id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,16 +116,17 @@ impl Translator {
             let time = event.time;
             match event.body {
                 EventBody::InitStart(_) if self.init.started == Some(time) => {
-                    out.skipped.push(redelivered("platform.initStart"));
+                    out.skipped.push(Skipped::redelivered("platform.initStart"));
                 }
                 EventBody::InitReport(_)
                     if self.init.report.as_ref().is_some_and(|(t, _)| *t == time) =>
                 {
-                    out.skipped.push(redelivered("platform.initReport"));
+                    out.skipped
+                        .push(Skipped::redelivered("platform.initReport"));
                 }
                 EventBody::InitStart(start) => {
                     self.init_type.clone_from(&start.initialization_type);
-                    self.init = started(time, &start);
+                    self.init = Phase::started(time, &start);
                 }
                 EventBody::InitRuntimeDone(done) => self.init.done = Some((time, done)),
                 EventBody::InitReport(report) => {
@@ -144,7 +142,7 @@ impl Translator {
                             .extend(self.init.spans("Initialization", &placement, false));
                     }
                 }
-                EventBody::RestoreStart(start) => self.restore = started(time, &start),
+                EventBody::RestoreStart(start) => self.restore = Phase::started(time, &start),
                 EventBody::RestoreRuntimeDone(done) => self.restore.done = Some((time, done)),
                 EventBody::RestoreReport(report) => self.restore.report = Some((time, report)),
                 EventBody::Start(start) => self.on_start(time, start, completions, &mut out),
@@ -215,8 +213,11 @@ impl Translator {
         out: &mut Produced,
     ) {
         if let Some(seen) = self.seen(&start.request_id) {
-            out.skipped
-                .push(out_of_place(seen.start, "platform.start", start.request_id));
+            out.skipped.push(Skipped::out_of_place(
+                seen.start,
+                "platform.start",
+                start.request_id,
+            ));
             return;
         }
         let first = !self.invoked_before;
@@ -228,7 +229,7 @@ impl Translator {
         self.current = Some(start.request_id.clone());
         let invocation = self.open_invocation(&start.request_id, out, completions);
         invocation.coldstart = coldstart;
-        invocation.xray = xray_of(start.tracing.as_ref());
+        invocation.xray = xray::from_trace_context(start.tracing.as_ref());
         invocation.start = Some((time, start));
     }
 
@@ -244,7 +245,9 @@ impl Translator {
         else {
             let seen = self.seen(&done.request_id);
             out.skipped.push(match seen {
-                Some(seen) => out_of_place(seen.done, "platform.runtimeDone", done.request_id),
+                Some(seen) => {
+                    Skipped::out_of_place(seen.done, "platform.runtimeDone", done.request_id)
+                }
                 None => Skipped::UnknownRequestId {
                     kind: "platform.runtimeDone",
                     request_id: done.request_id,
@@ -252,8 +255,10 @@ impl Translator {
             });
             return;
         };
-        invocation.xray = invocation.xray.or_else(|| xray_of(done.tracing.as_ref()));
-        let figures = figures(
+        invocation.xray = invocation
+            .xray
+            .or_else(|| xray::from_trace_context(done.tracing.as_ref()));
+        let figures = InvocationFigures::of(
             done.status.as_ref(),
             done.metrics.as_ref().and_then(|m| m.duration_ms),
         );
@@ -280,7 +285,9 @@ impl Translator {
         else {
             let seen = self.seen(&report.request_id);
             out.skipped.push(match seen {
-                Some(seen) => out_of_place(seen.report, "platform.report", report.request_id),
+                Some(seen) => {
+                    Skipped::out_of_place(seen.report, "platform.report", report.request_id)
+                }
                 None => Skipped::UnknownRequestId {
                     kind: "platform.report",
                     request_id: report.request_id,
@@ -291,12 +298,16 @@ impl Translator {
         let Some(mut invocation) = self.open.remove(index) else {
             return;
         };
-        invocation.xray = invocation.xray.or_else(|| xray_of(report.tracing.as_ref()));
+        invocation.xray = invocation
+            .xray
+            .or_else(|| xray::from_trace_context(report.tracing.as_ref()));
         let metrics = report.metrics.clone().unwrap_or_default();
         if !invocation.counted {
             invocation.counted = true;
-            self.metrics
-                .invocation(figures(report.status.as_ref(), metrics.duration_ms));
+            self.metrics.invocation(InvocationFigures::of(
+                report.status.as_ref(),
+                metrics.duration_ms,
+            ));
         }
         invocation.report = Some((time, report));
         let post_runtime_ms = invocation.post_runtime_ms();
@@ -388,47 +399,11 @@ impl Translator {
                     .filter(|(_, phase)| phase.seen())
                     .collect();
             if !phases.is_empty() {
-                let covering = self.cold_start(&mut out[0], &invocation, &phases);
+                let covering =
+                    cold_start::cover_cold_start(&mut out[0], &invocation, &phases, self.trigger);
                 out.extend(covering);
             }
         }
-        out
-    }
-
-    /// Puts the first invocation's span (`first`) and the init/restore `phases` under a new
-    /// `ColdStart` span that takes `first`'s place in the trace; returns the new spans.
-    fn cold_start(
-        &self,
-        first: &mut Span,
-        invocation: &Invocation,
-        phases: &[(&str, &Phase)],
-    ) -> Vec<Span> {
-        let covering = Placement {
-            trace_id: first.trace_id.clone(),
-            span_id: otlp::new_span_id().to_vec(),
-            parent_span_id: first.parent_span_id.clone(),
-        };
-        first.parent_span_id.clone_from(&covering.span_id);
-        let mut root = span(
-            COLD_START,
-            &covering,
-            first.start_time_unix_nano,
-            first.end_time_unix_nano,
-        );
-        let mut out = Vec::new();
-        for (name, phase) in phases {
-            let phase_spans = phase.spans(name, &child_of(&covering), true);
-            if let Some(top) = phase_spans.first() {
-                cover(&mut root, [interval(top)]);
-            }
-            out.extend(phase_spans);
-        }
-        root.attributes = vec![
-            otlp::string(INVOCATION_ID_ATTRIBUTE, invocation.request_id.clone()),
-            otlp::string("faas.trigger", self.trigger),
-            otlp::boolean("faas.coldstart", true),
-        ];
-        out.insert(0, root);
         out
     }
 }
@@ -440,63 +415,6 @@ fn rank(body: &EventBody) -> u8 {
         EventBody::Start(_) => 0,
         EventBody::Report(_) => 2,
         _ => 1,
-    }
-}
-
-/// An init record received a second time (same type, same time): counted once.
-fn redelivered(kind: &'static str) -> Skipped {
-    Skipped::Duplicate {
-        kind,
-        request_id: String::new(),
-    }
-}
-
-/// Why a record for a started invocation does not fit: its kind was received already (`duplicate`), or
-/// the invocation was emitted before it came (`late`).
-fn out_of_place(kind_seen: bool, kind: &'static str, request_id: String) -> Skipped {
-    if kind_seen {
-        Skipped::Duplicate { kind, request_id }
-    } else {
-        Skipped::Late { kind, request_id }
-    }
-}
-
-fn started(time: UnixNanos, start: &InitStart) -> Phase {
-    let mut attributes = Vec::new();
-    for (key, value) in [
-        ("aws.lambda.initialization_type", &start.initialization_type),
-        ("aws.lambda.init_phase", &start.phase),
-        ("aws.lambda.runtime_version", &start.runtime_version),
-    ] {
-        if let Some(value) = value {
-            attributes.push(otlp::string(key, value.clone()));
-        }
-    }
-    Phase {
-        started: Some(time),
-        attributes,
-        done: None,
-        report: None,
-    }
-}
-
-fn xray_of(tracing: Option<&super::events::TraceContext>) -> Option<XrayContext> {
-    let tracing = tracing?;
-    if tracing
-        .kind
-        .as_deref()
-        .is_some_and(|k| k != "X-Amzn-Trace-Id")
-    {
-        return None;
-    }
-    xray::parse(tracing.value.as_deref()?)
-}
-
-fn figures(status: Option<&Status>, duration_ms: Option<f64>) -> InvocationFigures {
-    InvocationFigures {
-        error: matches!(status, Some(Status::Error | Status::Failure)),
-        timeout: matches!(status, Some(Status::Timeout)),
-        duration_ms,
     }
 }
 

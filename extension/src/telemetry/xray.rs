@@ -59,6 +59,19 @@ pub fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// The X-Ray context of a Telemetry API record's `tracing` field (`type` `X-Amzn-Trace-Id`), if any.
+pub fn from_trace_context(tracing: Option<&super::events::TraceContext>) -> Option<XrayContext> {
+    let tracing = tracing?;
+    if tracing
+        .kind
+        .as_deref()
+        .is_some_and(|k| k != "X-Amzn-Trace-Id")
+    {
+        return None;
+    }
+    parse(tracing.value.as_deref()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

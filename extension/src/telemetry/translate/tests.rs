@@ -3,6 +3,7 @@
 use super::*;
 use crate::lifecycle::completion::RootSpan;
 use crate::pipeline::Payload;
+use crate::telemetry::cold_start::COLD_START;
 use crate::telemetry::invocation::POST_RUNTIME;
 use crate::telemetry::parse::parse_batch;
 use crate::telemetry::xray::hex;
