@@ -5,6 +5,9 @@
 //! a private mount namespace: testkit::rie). S3 is moto; the sidecar exports to a real
 //! OpenTelemetry Collector. Invocations go exactly where README's `docker run` section sends them.
 
+mod common;
+
+use common::s3_client;
 use serde_json::{Value, json};
 use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::collections::BTreeMap;
@@ -58,18 +61,6 @@ async fn start_stack() -> Stack {
         collector,
         _moto: moto,
     }
-}
-
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// `curl -s URL -d @file` with the event file's bytes: a POST, form content type, as curl sends

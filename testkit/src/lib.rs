@@ -49,3 +49,11 @@ pub enum TestkitError {
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(std::time::Duration, String),
 }
+
+/// `data` gzip-compressed, as an OTLP exporter with `compression: gzip` sends it.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("compressing into memory");
+    encoder.finish().expect("compressing into memory")
+}

@@ -6,8 +6,6 @@
 // Test code: a failed unwrap in a helper fails the test that called it.
 #![allow(clippy::unwrap_used)]
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -19,7 +17,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use std::io::Write;
+use testkit::gzip;
 use testkit::{Collector, CollectorOptions, FakeOtlpBackend};
 
 fn traces(span: Span) -> Vec<u8> {
@@ -89,12 +87,6 @@ fn gauge_with_exemplar(span: usize) -> Vec<u8> {
         }],
     }
     .encode_to_vec()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
 }
 
 struct Case {

@@ -119,14 +119,7 @@ pub fn decode(signal: Signal, format: Format, body: &[u8]) -> Result<Payload, De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::{Compression, write::GzEncoder};
-    use std::io::Write;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(data).unwrap();
-        encoder.finish().unwrap()
-    }
+    use testkit::gzip;
 
     #[test]
     fn content_types_are_negotiated() {

@@ -77,19 +77,8 @@ impl Inner {
         let pids = started_extensions;
         let registered = shared
             .wait_for(Some(deadline), |s| {
-                if let Some(error) = &s.init_error {
-                    return Some(Err(Error::InitError {
-                        by: error.by.clone(),
-                        error_type: error.error_type.clone(),
-                    }));
-                }
-                if let Some((name, _, status)) =
-                    s.exits.iter().find(|(_, pid, _)| pids.contains(pid))
-                {
-                    return Some(Err(Error::ExitedDuringInit {
-                        name: name.clone(),
-                        status: status.clone(),
-                    }));
+                if let Some(error) = init_broken(s, &pids) {
+                    return Some(Err(error));
                 }
                 (s.extensions.iter().filter(|e| e.external).count() >= count).then_some(Ok(()))
             })
@@ -126,19 +115,8 @@ impl Inner {
         let ready = self
             .shared
             .wait_for(Some(deadline), |s| {
-                if let Some(error) = &s.init_error {
-                    return Some(Err(Error::InitError {
-                        by: error.by.clone(),
-                        error_type: error.error_type.clone(),
-                    }));
-                }
-                if let Some((name, _, status)) =
-                    s.exits.iter().find(|(_, pid, _)| pids.contains(pid))
-                {
-                    return Some(Err(Error::ExitedDuringInit {
-                        name: name.clone(),
-                        status: status.clone(),
-                    }));
+                if let Some(error) = init_broken(s, &pids) {
+                    return Some(Err(error));
                 }
                 // AwaitRuntimeRestoreReady, then (registration closed) AwaitAgentsReady.
                 if s.runtime.waiting().is_some() && s.extensions_waiting().is_some() {
@@ -214,4 +192,23 @@ impl Inner {
         life.init = None;
         error
     }
+}
+
+/// How init has failed so far, if it has: a process reported an init error (`/init/error`), or one of
+/// `pids` exited (rapid's init fails on either, whichever comes first).
+fn init_broken(state: &State, pids: &[u32]) -> Option<Error> {
+    if let Some(error) = &state.init_error {
+        return Some(Error::InitError {
+            by: error.by.clone(),
+            error_type: error.error_type.clone(),
+        });
+    }
+    state
+        .exits
+        .iter()
+        .find(|(_, pid, _)| pids.contains(pid))
+        .map(|(name, _, status)| Error::ExitedDuringInit {
+            name: name.clone(),
+            status: status.clone(),
+        })
 }

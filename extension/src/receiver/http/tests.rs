@@ -4,12 +4,11 @@ use super::*;
 use crate::lifecycle::completion::Completions;
 use crate::pipeline::{Payload, SharedBuffer};
 use axum::http::Request;
-use flate2::{Compression, write::GzEncoder};
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use std::io::Write;
 use std::sync::Arc;
+use testkit::gzip;
 use tower::ServiceExt;
 
 const LIMIT: usize = 4096;
@@ -34,12 +33,6 @@ fn traces(name: &str) -> Vec<u8> {
         }],
     }
     .encode_to_vec()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
 }
 
 async fn send(
