@@ -11,8 +11,12 @@
 //! - warm latency: an invocation's release to the runtime → its response fully received, `GET /`
 //!   against local S3 (moto): `responseLatency` + `responseDuration` of `platform.runtimeDone`;
 //! - hand-off: response received → the runtime's next `next`, with invocations queued back to back
-//!   (the telemetry flush plus the runtime's own loop): `runtimeOverhead`, and what telemetry adds to it
-//!   (on − off);
+//!   (the telemetry flush plus the runtime's own loop): `runtimeOverhead`;
+//! - post-runtime: the runtime's `next` → the last extension's `next` (`extensionOverhead` of
+//!   `platform.report`; none without an extension);
+//! - billed after the response: the two together, the part of an invocation's billed duration that
+//!   telemetry can add to (the invoke phase ends when the runtime and every extension wait in `next`),
+//!   and what telemetry adds to it (on − off);
 //! - the same with telemetry on and nothing listening at the hand-off address (the breaker skips);
 //! - the same with telemetry on, handed off to the release `otel-sidecar` running as the sandbox's
 //!   extension (the product: one hand-off request per invocation) rather than to the fake backend, which
@@ -61,15 +65,24 @@ async fn main() {
     ] {
         println!("--- {label}");
         let cold = cold_init(&env, sidecar).await;
-        let (latency, handoff, rss_kb, _) = warm(&env, sidecar).await;
+        let Warm {
+            latency,
+            handoff,
+            post_runtime,
+            billed,
+            rss_kb,
+            ..
+        } = warm(&env, sidecar).await;
         println!("cold init (spawn → first next)  {}", summary(&cold));
         println!("warm GET / latency              {}", summary(&latency));
         println!("hand-off (response → next)      {}", summary(&handoff));
+        println!("post-runtime (extensions)       {}", summary(&post_runtime));
+        println!("billed after the response       {}", summary(&billed));
         println!(
             "peak RSS after {WARM_INVOCATIONS} invocations     {:.1} MB",
             rss_kb as f64 / 1024.0
         );
-        handoffs.push(handoff);
+        handoffs.push(billed);
     }
     let (plain, off, refusing, sidecar) = (
         percentiles(&handoffs[0]),
@@ -78,7 +91,7 @@ async fn main() {
         percentiles(&handoffs[3]),
     );
     let ms = |d: f64| d * 1e3;
-    println!("--- billed time added per invocation (hand-off, same run)");
+    println!("--- billed time added per invocation (hand-off + post-runtime, on − off, same run)");
     for (label, on) in [
         ("to otel-sidecar − off", sidecar),
         ("to plain OTLP  − off", plain),
@@ -127,19 +140,29 @@ async fn cold_init(env: &[(&str, String)], sidecar: bool) -> Vec<Duration> {
     out
 }
 
-/// The duration of span `name` in a `platform.runtimeDone` record.
-fn span_ms(runtime_done: &serde_json::Value, name: &str) -> Option<f64> {
-    runtime_done["spans"]
+/// The duration of span `name` in a `platform.runtimeDone` or `platform.report` record.
+fn span_ms(record: &serde_json::Value, name: &str) -> Option<f64> {
+    record["spans"]
         .as_array()?
         .iter()
         .find(|s| s["name"] == name)?["durationMs"]
         .as_f64()
 }
 
-async fn warm(
-    env: &[(&str, String)],
-    sidecar: bool,
-) -> (Vec<Duration>, Vec<Duration>, u64, Vec<String>) {
+/// What a warm run measured, per warm invocation (the first, cold one skipped).
+struct Warm {
+    latency: Vec<Duration>,
+    /// `runtimeOverhead`.
+    handoff: Vec<Duration>,
+    /// `extensionOverhead` (zero without an extension).
+    post_runtime: Vec<Duration>,
+    /// `runtimeOverhead` + `extensionOverhead`.
+    billed: Vec<Duration>,
+    rss_kb: u64,
+    stdout: Vec<String>,
+}
+
+async fn warm(env: &[(&str, String)], sidecar: bool) -> Warm {
     let buckets: Vec<String> = (0..10).map(|i| format!("bench-bucket-{i:02}")).collect();
     let names: Vec<&str> = buckets.iter().map(String::as_str).collect();
     let function = start(&names, env, sidecar).await;
@@ -174,12 +197,26 @@ async fn warm(
         })
         .map(ms)
         .collect();
-    let handoff = states[1..]
-        .iter()
-        .filter_map(|s| span_ms(&s.runtime_done, "runtimeOverhead"))
-        .map(ms)
-        .collect();
-    (latency, handoff, function.peak_rss_kb(), function.stdout())
+    let mut handoff = Vec::new();
+    let mut post_runtime = Vec::new();
+    let mut billed = Vec::new();
+    for state in &states[1..] {
+        let Some(overhead) = span_ms(&state.runtime_done, "runtimeOverhead") else {
+            continue;
+        };
+        let extensions = span_ms(&state.report, "extensionOverhead").unwrap_or(0.0);
+        handoff.push(ms(overhead));
+        post_runtime.push(ms(extensions));
+        billed.push(ms(overhead + extensions));
+    }
+    Warm {
+        latency,
+        handoff,
+        post_runtime,
+        billed,
+        rss_kb: function.peak_rss_kb(),
+        stdout: function.stdout(),
+    }
 }
 
 /// The running `bootstrap` process (the bench runs one at a time).
@@ -236,7 +273,7 @@ async fn phases(sidecar: bool) {
         "plain OTLP"
     };
     println!("--- hand-off phases to {to} (the function's debug log, separate run)");
-    let (_, _, _, lines) = warm(&env, sidecar).await;
+    let lines = warm(&env, sidecar).await.stdout;
     let mut samples: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
     for line in lines.iter().filter(|l| l.contains("hand-off phases")) {
         let Ok(serde_json::Value::Object(record)) = serde_json::from_str(line) else {

@@ -1,6 +1,7 @@
 //! The function's settings, read once at init from the environment. A bad value is an error that
 //! names the variable and says what is expected.
 
+use crate::telemetry::sidecar::Endpoint;
 use opentelemetry_sdk::metrics::Temporality;
 use std::time::Duration;
 
@@ -106,11 +107,11 @@ impl Settings {
             .map(|v| v.trim().trim_end_matches('/').to_string())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_SIDECAR_ENDPOINT.to_string());
-        if !is_base_url(&endpoint) {
+        if Endpoint::parse(&endpoint).is_err() {
             return Err(ConfigError {
                 variable: "OTEL_SIDECAR_ENDPOINT",
                 value: endpoint,
-                expected: "an http:// or https:// URL with a host (and a port from 1 to 65535), no query",
+                expected: "an http:// URL with a host (and a port from 1 to 65535), no query: the sidecar in the same sandbox, which does the TLS to the backend",
             });
         }
         let timeout = match lookup("OTEL_SIDECAR_TIMEOUT_MS") {
@@ -161,18 +162,6 @@ impl Settings {
             log: LogSettings { json, filter },
         })
     }
-}
-
-/// Whether `endpoint` is a base URL the hand-off can post to: http(s), a host, a valid port, no query
-/// or fragment.
-fn is_base_url(endpoint: &str) -> bool {
-    reqwest::Url::parse(endpoint).is_ok_and(|url| {
-        matches!(url.scheme(), "http" | "https")
-            && url.host_str().is_some_and(|host| !host.is_empty())
-            && url.port() != Some(0)
-            && url.query().is_none()
-            && url.fragment().is_none()
-    })
 }
 
 /// Lambda's log levels as a `tracing` filter (FATAL has no `tracing` level: ERROR).
@@ -279,6 +268,10 @@ mod tests {
                 "OTEL_SIDECAR_ENDPOINT",
             ),
             (
+                vec![("OTEL_SIDECAR_ENDPOINT", "https://127.0.0.1:4318")],
+                "OTEL_SIDECAR_ENDPOINT",
+            ),
+            (
                 vec![("OTEL_SIDECAR_TIMEOUT_MS", "-5")],
                 "OTEL_SIDECAR_TIMEOUT_MS",
             ),
@@ -310,8 +303,9 @@ mod tests {
         for endpoint in [
             "http://127.0.0.1:4318",
             "http://localhost:4318/",
-            "https://sidecar.internal",
+            "http://sidecar.internal",
             "http://[::1]:4318",
+            "http://127.0.0.1:4318/otlp/",
         ] {
             let s = settings(&[("OTEL_SIDECAR_ENDPOINT", endpoint)]).unwrap();
             assert_eq!(s.telemetry.endpoint, endpoint.trim_end_matches('/'));

@@ -4,10 +4,17 @@
 //! timeout on the others.
 //!
 //! An invocation's hand-off is one request, `POST /otel-sidecar/v1/invocations/{id}/handoff` with the
-//! metrics and the spans in one body (`sidecar-contract`): one loopback round trip instead of two per
-//! invocation (docs/benchmarks.md, the hand-off in one request). The sidecar buffers
-//! the metrics, then the spans, then takes the invocation as finished, whether or not its trace was
-//! sampled.
+//! metrics and the spans in one body (`sidecar-contract`). The sidecar buffers the metrics, then the
+//! spans, then takes the invocation as finished, whether or not its trace was sampled.
+//!
+//! Once the endpoint has answered a hand-off 2xx (it is otel-sidecar), later hand-offs are written and
+//! not waited for: the runtime calls `next` as soon as the request is on the wire, and the answer is
+//! read at the start of the next hand-off (already there: the sidecar answers before its own `next`, and
+//! the sandbox is not frozen before it calls `next`). Nothing can be lost to the freeze, because the
+//! sidecar does not call `next` before it has the hand-off (or Lambda's `runtimeDone`), and the round
+//! trip leaves the runtime's billed path (docs/benchmarks.md). A failure is then noticed one hand-off
+//! late: its spans are counted as dropped and the breaker opens then. The first hand-off, every probe of
+//! the open breaker, and plain OTLP wait for their answers.
 //!
 //! Plain OTLP is the fallback: when the endpoint answers the hand-off route 404, 405, 415 or 501 (an
 //! OpenTelemetry Collector, a vendor's agent or proxy: any OTLP receiver that is not otel-sidecar and so
@@ -21,7 +28,7 @@
 //! successful one carries the totals. Spans of a skipped or failed hand-off are dropped and counted.
 
 use super::breaker::{Breaker, Decision, Failure};
-use super::sidecar::SidecarClient;
+use super::sidecar::{Endpoint, SidecarConnection};
 use super::spans::SpanQueue;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -34,8 +41,7 @@ use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message;
 use sidecar_contract::{HANDOFF_CONTENT_TYPE, HandOff, InvocationId, Route};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// `Content-Type` of OTLP/HTTP protobuf requests.
@@ -48,15 +54,24 @@ pub struct Delivery {
     reader: Arc<ManualReader>,
     /// The resource of the spans (metrics carry theirs).
     resource: ResourceAttributesWithSchema,
-    client: SidecarClient,
-    /// The sidecar's base URL, without a trailing `/`.
-    endpoint: String,
+    /// The connection and what is known of the endpoint; one hand-off at a time (an invocation's and
+    /// the SIGTERM flush could otherwise overlap).
+    link: tokio::sync::Mutex<Link>,
+}
+
+/// The hand-off's connection to the sidecar and what its answers have shown.
+#[derive(Debug)]
+struct Link {
+    connection: SidecarConnection,
+    breaker: Breaker,
     /// The endpoint answered the hand-off route as a receiver without it does (see
     /// [`NOT_OTEL_SIDECAR`]): it is not otel-sidecar, send plain OTLP.
-    plain_otlp: AtomicBool,
-    breaker: Mutex<Breaker>,
-    /// One hand-off at a time (an invocation's and the SIGTERM flush could otherwise overlap).
-    running: tokio::sync::Mutex<()>,
+    plain_otlp: bool,
+    /// The endpoint answered the last hand-off it was sent 2xx: it is otel-sidecar, and the next
+    /// hand-off need not wait for its answer.
+    answering: bool,
+    /// Spans of the hand-off whose answer has not been read yet (dropped if it turns out a failure).
+    unanswered_spans: usize,
 }
 
 /// The invocation a hand-off ends.
@@ -73,6 +88,8 @@ pub struct Ending<'a> {
 pub enum Outcome {
     /// Everything was delivered.
     Delivered,
+    /// Written to otel-sidecar; its answer is read at the next hand-off.
+    Sent,
     /// A request failed; the rest was dropped.
     Failed,
     /// The breaker is open: nothing was sent.
@@ -91,67 +108,69 @@ struct Encoded {
 }
 
 impl Delivery {
-    /// A delivery to the sidecar at `endpoint` (a base URL).
+    /// A delivery to the sidecar at `endpoint`, each step bounded by `timeout`.
     pub fn new(
         spans: SpanQueue,
         reader: Arc<ManualReader>,
         resource: &opentelemetry_sdk::Resource,
-        client: SidecarClient,
-        endpoint: &str,
+        endpoint: Endpoint,
+        timeout: std::time::Duration,
         breaker: Breaker,
     ) -> Delivery {
         Delivery {
             spans,
             reader,
             resource: resource.into(),
-            client,
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
-            plain_otlp: AtomicBool::new(false),
-            breaker: Mutex::new(breaker),
-            running: tokio::sync::Mutex::new(()),
+            link: tokio::sync::Mutex::new(Link {
+                connection: SidecarConnection::new(endpoint, timeout),
+                breaker,
+                plain_otlp: false,
+                answering: false,
+                unanswered_spans: 0,
+            }),
         }
-    }
-
-    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
-        self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Hands off everything recorded so far, and the end of invocation `ending`, if any.
     pub async fn hand_off(&self, ending: Option<Ending<'_>>) -> Outcome {
-        let _running = self.running.lock().await;
-        let decision = self.breaker().decide(Instant::now());
+        let mut link = self.link.lock().await;
+        link.settle_previous().await;
+        let decision = link.breaker.decide(Instant::now());
         let (spans, overflowed) = self.spans.take();
         if overflowed > 0 {
-            self.breaker().dropped(overflowed);
+            link.breaker.dropped(overflowed);
         }
         if decision == Decision::Skip {
-            self.breaker().dropped(spans.len());
+            link.breaker.dropped(spans.len());
             return Outcome::Skipped;
         }
         let count = spans.len();
-        let result = self.deliver(spans, ending).await;
-        let now = Instant::now();
-        let (outcome, transition) = match result {
-            Ok(()) => (Outcome::Delivered, self.breaker().succeeded(now)),
-            Err(failure) => {
-                let mut breaker = self.breaker();
-                let transition = breaker.failed(now, failure);
-                // Counted as dropped while open, the opening hand-off's spans included.
-                breaker.dropped(count);
-                (Outcome::Failed, transition)
+        // Only a hand-off the breaker lets through normally, to an endpoint known to answer, goes
+        // unawaited; a probe must see its answer to close the breaker.
+        let await_answer = decision == Decision::Probe || !link.answering;
+        match self.deliver(&mut link, spans, ending, await_answer).await {
+            Ok(Outcome::Sent) => {
+                link.unanswered_spans = count;
+                Outcome::Sent
             }
-        };
-        if let Some(transition) = transition {
-            transition.log();
+            Ok(outcome) => {
+                link.record(Ok(()), 0);
+                outcome
+            }
+            Err(failure) => {
+                link.record(Err(failure), count);
+                Outcome::Failed
+            }
         }
-        outcome
     }
 
     async fn deliver(
         &self,
+        link: &mut Link,
         spans: Vec<SpanData>,
         ending: Option<Ending<'_>>,
-    ) -> Result<(), Failure> {
+        await_answer: bool,
+    ) -> Result<Outcome, Failure> {
         let started = Instant::now();
         let span_count = spans.len();
         let mut metrics = ResourceMetrics::default();
@@ -163,11 +182,15 @@ impl Delivery {
         let encoded_at = Instant::now();
         // A Lambda request id is always valid; anything else goes the plain way, which needs no id.
         let invocation = ending.and_then(|e| InvocationId::parse(e.id).ok());
-        let requests = match invocation {
-            Some(id) if !self.plain_otlp.load(Ordering::Relaxed) => {
-                self.deliver_in_one(&encoded, &id, ending).await?
+        let (outcome, requests) = match invocation {
+            Some(id) if !link.plain_otlp => {
+                link.deliver_in_one(&encoded, &id, ending, await_answer)
+                    .await?
             }
-            _ => self.deliver_plain(&encoded, ending).await?,
+            _ => (
+                Outcome::Delivered,
+                link.deliver_plain(&encoded, ending).await?,
+            ),
         };
         // Where a hand-off's time goes (docs/benchmarks.md); two clock reads more than without.
         tracing::debug!(
@@ -176,9 +199,10 @@ impl Delivery {
             send_us = micros(encoded_at.elapsed()),
             requests,
             spans = span_count,
+            awaited = outcome != Outcome::Sent,
             "hand-off phases"
         );
-        Ok(())
+        Ok(outcome)
     }
 
     /// The metrics (if any were recorded) and the spans (if any) as OTLP protobuf export requests.
@@ -194,35 +218,79 @@ impl Delivery {
         });
         Encoded { metrics, traces }
     }
+}
+
+impl Link {
+    /// Reads the answer to the previous hand-off if it was not awaited, and records it.
+    async fn settle_previous(&mut self) {
+        if let Some(answer) = self.connection.answer().await {
+            let spans = std::mem::take(&mut self.unanswered_spans);
+            let result = match answer {
+                Ok(200..=299) => Ok(()),
+                Ok(status) => Err(Failure::Status(status)),
+                Err(failure) => Err(failure),
+            };
+            self.record(result, spans);
+        }
+    }
+
+    /// Records a hand-off's result in the breaker (and logs a change of its state); `spans` are what a
+    /// failed hand-off dropped.
+    fn record(&mut self, result: Result<(), Failure>, spans: usize) {
+        let now = Instant::now();
+        let transition = match result {
+            Ok(()) => self.breaker.succeeded(now),
+            Err(failure) => {
+                // The next hand-off waits for its answer again.
+                self.answering = false;
+                let transition = self.breaker.failed(now, failure);
+                // Counted as dropped while open, the opening hand-off's spans included.
+                self.breaker.dropped(spans);
+                transition
+            }
+        };
+        if let Some(transition) = transition {
+            transition.log();
+        }
+    }
 
     /// The hand-off route: one request. Returns how many requests were sent.
     async fn deliver_in_one(
-        &self,
+        &mut self,
         encoded: &Encoded,
         id: &InvocationId,
         ending: Option<Ending<'_>>,
-    ) -> Result<u32, Failure> {
+        await_answer: bool,
+    ) -> Result<(Outcome, u32), Failure> {
         let body = HandOff {
             metrics: encoded.metrics.clone(),
             traces: encoded.traces.clone(),
         }
         .encode_to_vec();
-        let url = format!("{}{}", self.endpoint, Route::HandOff.path(id));
-        match self
-            .client
-            .post(&url, Some(HANDOFF_CONTENT_TYPE), Bytes::from(body))
-            .await?
-        {
-            200..=299 => Ok(1),
+        let path = Route::HandOff.path(id);
+        self.connection
+            .send(&path, Some(HANDOFF_CONTENT_TYPE), &body)
+            .await?;
+        if !await_answer {
+            return Ok((Outcome::Sent, 1));
+        }
+        let answer = self.connection.answer().await;
+        match answer.unwrap_or_else(|| Err(Failure::Other("no answer awaited".to_owned())))? {
+            200..=299 => {
+                self.answering = true;
+                Ok((Outcome::Delivered, 1))
+            }
             status if NOT_OTEL_SIDECAR.contains(&status) => {
                 // Nothing was accepted: sending it all the plain way now sends nothing twice.
-                self.plain_otlp.store(true, Ordering::Relaxed);
+                self.plain_otlp = true;
                 tracing::info!(
                     status,
-                    endpoint = %self.endpoint,
                     "the telemetry endpoint is not otel-sidecar (no hand-off route): handing off plain OTLP from now on"
                 );
-                Ok(1 + self.deliver_plain(encoded, ending).await?)
+                Ok((
+                    Outcome::Delivered,
+                    1 + self.deliver_plain(encoded, ending).await?,
+                ))
             }
             status => Err(Failure::Status(status)),
         }
@@ -231,7 +299,7 @@ impl Delivery {
     /// Plain OTLP: metrics, then spans, then (unsampled invocation) the "finished" signal. Returns how
     /// many requests were sent.
     async fn deliver_plain(
-        &self,
+        &mut self,
         encoded: &Encoded,
         ending: Option<Ending<'_>>,
     ) -> Result<u32, Failure> {
@@ -241,10 +309,9 @@ impl Delivery {
             ("/v1/traces", &encoded.traces),
         ] {
             if let Some(body) = body {
-                let url = format!("{}{path}", self.endpoint);
                 let status = self
-                    .client
-                    .post(&url, Some(OTLP_PROTOBUF), body.clone())
+                    .connection
+                    .post(path, Some(OTLP_PROTOBUF), body)
                     .await?;
                 requests += 1;
                 if !(200..300).contains(&status) {
@@ -254,8 +321,10 @@ impl Delivery {
         }
         let unsampled = ending.filter(|e| !e.sampled);
         if let Some(id) = unsampled.and_then(|e| InvocationId::parse(e.id).ok()) {
-            let url = format!("{}{}", self.endpoint, Route::Finished.path(&id));
-            let status = self.client.post(&url, None, Bytes::new()).await?;
+            let status = self
+                .connection
+                .post(&Route::Finished.path(&id), None, &[])
+                .await?;
             requests += 1;
             if !(200..300).contains(&status) {
                 // An OTLP receiver without this route (a plain collector): not a failure of the

@@ -35,7 +35,7 @@ use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
 };
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use sidecar::SidecarClient;
+use sidecar::{BadEndpoint, Endpoint};
 use spans::{QueueingProcessor, SpanQueue};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -46,9 +46,9 @@ pub const SCOPE: &str = "aws-rust-http-api";
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    /// The HTTP client that sends to the sidecar could not be built.
-    #[error("building the HTTP client for the hand-off: {0}")]
-    HttpClient(String),
+    /// The sidecar's endpoint cannot be used (settings validate it first).
+    #[error("OTEL_SIDECAR_ENDPOINT: {0}")]
+    Endpoint(#[from] BadEndpoint),
     /// A global `tracing` subscriber was already installed.
     #[error("installing the tracing subscriber: {0}")]
     Subscriber(String),
@@ -67,8 +67,7 @@ impl Telemetry {
         if !settings.enabled {
             return Ok(Telemetry::disabled());
         }
-        let client = SidecarClient::new(settings.timeout)
-            .map_err(|e| TelemetryError::HttpClient(e.to_string()))?;
+        let endpoint = Endpoint::parse(&settings.endpoint)?;
         let resource = resource::detect(
             settings.service_name.as_deref(),
             settings.function_name.as_deref(),
@@ -97,8 +96,8 @@ impl Telemetry {
                 spans,
                 reader,
                 &resource,
-                client,
-                &settings.endpoint,
+                endpoint,
+                settings.timeout,
                 Breaker::new(Policy::default()),
             )),
         })

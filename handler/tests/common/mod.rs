@@ -19,7 +19,9 @@ pub struct Function {
     pub backend: FakeOtlpBackend,
     pub moto: Option<MotoServer>,
     pending: Mutex<HashMap<String, Invocation>>,
-    /// The sidecar's configuration, when it runs (see [`Function::start_with_sidecar`]).
+    /// Where the sidecar receives OTLP/HTTP, when it runs (see [`Function::start_with_sidecar`]).
+    pub sidecar_endpoint: Option<String>,
+    /// The sidecar's configuration, when it runs.
     _sidecar_config: Option<tempfile::TempDir>,
 }
 
@@ -61,12 +63,14 @@ impl Function {
             .env("S3_PAGE_SIZE", "2");
         let mut config = Config::default();
         let mut sidecar_config = None;
+        let mut sidecar_endpoint = None;
         if let Some(sidecar_env) = sidecar_env {
             let (mut sidecar, endpoint, dir) = sidecar(&backend);
             for (key, value) in sidecar_env {
                 sidecar = sidecar.env(*key, *value);
             }
-            runtime = runtime.env("OTEL_SIDECAR_ENDPOINT", endpoint);
+            runtime = runtime.env("OTEL_SIDECAR_ENDPOINT", endpoint.clone());
+            sidecar_endpoint = Some(endpoint);
             config = config.extension(sidecar);
             sidecar_config = Some(dir);
         }
@@ -90,6 +94,7 @@ impl Function {
             backend,
             moto: Some(moto),
             pending: Mutex::new(HashMap::new()),
+            sidecar_endpoint,
             _sidecar_config: sidecar_config,
         }
     }

@@ -5,6 +5,11 @@
 //! as on `/v1/traces`), then the invocation is marked finished: the order the function's separate
 //! `/v1/metrics`, `/v1/traces` and `finished` requests had. Answered 204 once all of it is buffered,
 //! with the same limits and refusals as the OTLP routes (400, 408, 413, 415).
+//!
+//! The answer is written before the lifecycle can call `next` (`finished` only wakes the controller
+//! task, which runs after this connection's task has written the answer, on the same thread): the
+//! function does not wait for it, and reads it at its next hand-off, so it must be in the function's
+//! socket before the sandbox freezes (`sidecar_contract::Route::HandOff`).
 
 use super::{AppState, read_body, refuse_early, rejected, unsupported_media_type};
 use crate::pipeline::{Payload, Signal};

@@ -1,0 +1,245 @@
+//! The real `bootstrap` does not wait for otel-sidecar's answer to a hand-off once the sidecar has
+//! answered one: the request is on the wire before the runtime's `next`, its answer is read at the
+//! next hand-off, nothing is lost to the freeze, and a failure found in that answer opens the breaker
+//! one hand-off late.
+//!
+//! Costs are measured as in `handoff_breaker.rs` (the response reaching the Runtime API → the runtime's
+//! next `next`) against an answer delay far above them, so a loaded machine cannot blur the two.
+
+// Test code: a failed unwrap in a helper fails the test that called it.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Function, event, http_response};
+use lambda_env::Finished;
+use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use testkit::otlp_view::spans;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How late the proxy passes the sidecar's answers on: below the function's 500 ms hand-off timeout,
+/// far above what a hand-off costs when it does not wait.
+const ANSWER_DELAY: Duration = Duration::from_millis(400);
+
+const OPENED: &str = "telemetry hand-off failed: skipping it";
+const CLOSED: &str = "telemetry hand-off resumed";
+
+/// Each invocation's hand-off: its answer reaching the Runtime API → the runtime's next `next`.
+fn handoffs(states: &[Finished]) -> Vec<Duration> {
+    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    states
+        .iter()
+        .map(|s| {
+            let end = s.answered_at.expect("answered");
+            let next = s.runtime_next_at.expect("the runtime called next again");
+            Duration::from_nanos((nanos(next) - nanos(end)).max(0) as u64)
+        })
+        .collect()
+}
+
+fn lines_with(function: &Function, needle: &str) -> Vec<String> {
+    function
+        .stdout()
+        .into_iter()
+        .filter(|line| line.contains(needle))
+        .collect()
+}
+
+/// Invokes `n` times, one at a time, `pause` after each (time for a late answer to arrive while the
+/// sandbox is frozen).
+async fn invoke_spaced(function: &Function, n: usize, pause: Duration) -> Vec<Finished> {
+    let mut states = Vec::new();
+    for _ in 0..n {
+        let id = function.enqueue(event("apigw_v2_root.json"), None).await;
+        let state = function.wait(&id).await;
+        assert_eq!(http_response(&state).0, 200, "requests are served");
+        states.push(state);
+        tokio::time::sleep(pause).await;
+    }
+    states
+}
+
+/// Forwards connections from `listener` to `target`: requests at once, every answer `delay` late.
+fn delaying_proxy(listener: TcpListener, target: SocketAddr, delay: Duration) {
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(outbound) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut from_function, mut to_function) = inbound.into_split();
+                let (mut from_sidecar, mut to_sidecar) = outbound.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_function, &mut to_sidecar).await;
+                });
+                let mut chunk = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = from_sidecar.read(&mut chunk).await {
+                    tokio::time::sleep(delay).await;
+                    if to_function.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn the_runtime_does_not_wait_for_otel_sidecars_answer() {
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    let function = Function::start_with_sidecar(
+        &["bucket"],
+        &[("OTEL_SIDECAR_ENDPOINT", format!("http://{proxy_address}"))],
+        &[],
+    )
+    .await;
+    // The function connects at its first hand-off, after init: the proxy can start now.
+    let sidecar: SocketAddr = function
+        .sidecar_endpoint
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    delaying_proxy(proxy, sidecar, ANSWER_DELAY);
+
+    let states = invoke_spaced(&function, 5, ANSWER_DELAY + Duration::from_millis(200)).await;
+    let costs = handoffs(&states);
+    assert!(
+        costs[0] >= ANSWER_DELAY,
+        "the first hand-off waits for its answer (is it otel-sidecar?): {:?}",
+        costs[0]
+    );
+    for (i, cost) in costs.iter().enumerate().skip(1) {
+        assert!(
+            *cost < ANSWER_DELAY / 2,
+            "hand-off {i} waited for the answer: {cost:?}"
+        );
+    }
+    // Nothing lost to the freeze: every invocation's SERVER span reaches the backend (by SHUTDOWN at the
+    // latest: a busy function's data waits in the sidecar's buffer for a later flush).
+    function
+        .sandbox
+        .shutdown(lambda_env::ShutdownReason::Spindown)
+        .await;
+    let exported = |id: &str| {
+        spans(&function.backend.traces())
+            .iter()
+            .any(|s| s.attr_str(INVOCATION_ID_ATTRIBUTE) == Some(id))
+    };
+    for state in &states {
+        let id = state.request_id.clone();
+        function
+            .backend
+            .wait_until(
+                "the invocation's SERVER span",
+                Duration::from_secs(10),
+                |_| exported(&id),
+            )
+            .await
+            .unwrap_or_else(|e| {
+                let seen: Vec<_> = spans(&function.backend.traces())
+                    .iter()
+                    .filter_map(|s| Some(s.attr_str(INVOCATION_ID_ATTRIBUTE)?.to_owned()))
+                    .collect();
+                let all: Vec<_> = states.iter().map(|s| s.request_id.clone()).collect();
+                panic!("{e:?}: {id} not exported; exported {seen:?} of {all:?}")
+            });
+    }
+    assert!(
+        lines_with(&function, OPENED).is_empty(),
+        "late answers are not failures"
+    );
+}
+
+/// A receiver that answers hand-offs like otel-sidecar (204), except the `fail_at`-th request (from 1),
+/// answered 503; it records every request line.
+async fn scripted_sidecar(fail_at: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = lines.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                while let Some(line) = read_request(&mut stream, &mut buffer).await {
+                    let n = {
+                        let mut log = log.lock().unwrap();
+                        log.push(line);
+                        log.len()
+                    };
+                    let answer: &[u8] = if n == fail_at {
+                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+                    } else {
+                        b"HTTP/1.1 204 No Content\r\n\r\n"
+                    };
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{address}"), lines)
+}
+
+/// Reads one request with a `content-length` body off `stream`; its request line.
+async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<String> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut request = httparse::Request::new(&mut headers);
+        if let Ok(httparse::Status::Complete(head)) = request.parse(buffer) {
+            let length: usize = request
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())?;
+            let line = format!("{} {}", request.method?, request.path?);
+            if buffer.len() >= head + length {
+                buffer.drain(..head + length);
+                return Some(line);
+            }
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failure_in_an_unawaited_answer_opens_the_breaker_at_the_next_hand_off() {
+    let (endpoint, requests) = scripted_sidecar(3).await;
+    let function = Function::start(&["bucket"], &[("OTEL_SIDECAR_ENDPOINT", endpoint)]).await;
+    invoke_spaced(&function, 6, Duration::ZERO).await;
+    let handed_off = requests.lock().unwrap().clone();
+    assert_eq!(
+        handed_off.len(),
+        3,
+        "the 503 to the third hand-off is read at the fourth, which it skips, as the fifth and sixth: {handed_off:?}"
+    );
+    assert!(
+        handed_off.iter().all(
+            |line| line.starts_with("POST /otel-sidecar/v1/invocations/")
+                && line.ends_with("/handoff")
+        ),
+        "{handed_off:?}"
+    );
+    let opened = lines_with(&function, OPENED);
+    assert_eq!(opened.len(), 1, "one line when it opens: {opened:?}");
+    assert!(opened[0].contains("HTTP 503"), "{}", opened[0]);
+
+    // The probe (after 10 skipped invocations at most) finds the receiver answering again.
+    invoke_spaced(&function, 11, Duration::ZERO).await;
+    let closed = lines_with(&function, CLOSED);
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert!(closed[0].contains("HTTP 503"), "{}", closed[0]);
+}
