@@ -104,7 +104,7 @@ fn start_receivers(config: &Config, ingest: Ingest) {
     if let Some(addr) = config.http_receiver {
         match receiver::serve(
             addr,
-            receiver::http::router(ingest.clone(), max),
+            receiver::http::router(ingest.clone(), max, config.flush.completion_timeout),
             receiver::Protocol::Http1,
         ) {
             Ok(local) => tracing::info!(message = "OTLP/HTTP receiver listening", addr = %local),

@@ -20,12 +20,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const LIMIT: usize = 4096;
+/// What the hand-off route announces as the lifecycle's completion wait.
+const COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_millis(3000);
 
 fn start() -> SocketAddr {
     let ingest = Ingest::new(SharedBuffer::new(1 << 20), Arc::new(Completions::default()));
     serve(
         "127.0.0.1:0".parse().unwrap(),
-        router(ingest, LIMIT),
+        router(ingest, LIMIT, COMPLETION_WAIT),
         Protocol::Http1,
     )
     .unwrap()

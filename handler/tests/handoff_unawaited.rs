@@ -13,6 +13,9 @@ mod common;
 
 use common::{Function, event, http_response};
 use lambda_env::Finished;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+use serde_json::Value;
 use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -157,28 +160,28 @@ async fn the_runtime_does_not_wait_for_otel_sidecars_answer() {
     );
 }
 
-/// A receiver that answers hand-offs like otel-sidecar (204), except the `fail_at`-th request (from 1),
-/// answered 503; it records every request line.
-async fn scripted_sidecar(fail_at: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+/// A receiver that answers hand-offs like otel-sidecar (204 announcing a 3 s completion wait), except
+/// the `fail_at`-th request (from 1), answered 503; it records each request's line and span count.
+async fn scripted_sidecar(fail_at: usize) -> (String, Arc<Mutex<Vec<(String, usize)>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let log = lines.clone();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let log = log.clone();
             tokio::spawn(async move {
                 let mut buffer = Vec::new();
-                while let Some(line) = read_request(&mut stream, &mut buffer).await {
+                while let Some((line, body)) = read_request(&mut stream, &mut buffer).await {
                     let n = {
                         let mut log = log.lock().unwrap();
-                        log.push(line);
+                        log.push((line, span_count(&body)));
                         log.len()
                     };
                     let answer: &[u8] = if n == fail_at {
                         b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
                     } else {
-                        b"HTTP/1.1 204 No Content\r\n\r\n"
+                        b"HTTP/1.1 204 No Content\r\notel-sidecar-completion-wait-ms: 3000\r\n\r\n"
                     };
                     if stream.write_all(answer).await.is_err() {
                         return;
@@ -187,11 +190,23 @@ async fn scripted_sidecar(fail_at: usize) -> (String, Arc<Mutex<Vec<String>>>) {
             });
         }
     });
-    (format!("http://{address}"), lines)
+    (format!("http://{address}"), requests)
 }
 
-/// Reads one request with a `content-length` body off `stream`; its request line.
-async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<String> {
+/// The spans in a hand-off body.
+fn span_count(body: &[u8]) -> usize {
+    let handoff = sidecar_contract::HandOff::decode(body).unwrap();
+    let traces = ExportTraceServiceRequest::decode(handoff.traces.unwrap_or_default()).unwrap();
+    traces
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum()
+}
+
+/// Reads one request with a `content-length` body off `stream`: its request line and body.
+async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut request = httparse::Request::new(&mut headers);
@@ -203,8 +218,9 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<St
                 .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())?;
             let line = format!("{} {}", request.method?, request.path?);
             if buffer.len() >= head + length {
+                let body = buffer[head..head + length].to_vec();
                 buffer.drain(..head + length);
-                return Some(line);
+                return Some((line, body));
             }
         }
         let mut chunk = [0u8; 16 * 1024];
@@ -213,6 +229,12 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<St
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// The JSON log line containing `needle`, parsed.
+fn logged(function: &Function, needle: &str) -> Option<Value> {
+    let line = lines_with(function, needle).into_iter().next()?;
+    serde_json::from_str(&line).ok()
 }
 
 #[tokio::test]
@@ -228,18 +250,43 @@ async fn a_failure_in_an_unawaited_answer_opens_the_breaker_at_the_next_hand_off
     );
     assert!(
         handed_off.iter().all(
-            |line| line.starts_with("POST /otel-sidecar/v1/invocations/")
+            |(line, _)| line.starts_with("POST /otel-sidecar/v1/invocations/")
                 && line.ends_with("/handoff")
         ),
         "{handed_off:?}"
     );
+    let per_invocation = handed_off[0].1;
+    assert!(per_invocation > 0, "{handed_off:?}");
     let opened = lines_with(&function, OPENED);
     assert_eq!(opened.len(), 1, "one line when it opens: {opened:?}");
     assert!(opened[0].contains("HTTP 503"), "{}", opened[0]);
 
-    // The probe (after 10 skipped invocations at most) finds the receiver answering again.
-    invoke_spaced(&function, 11, Duration::ZERO).await;
-    let closed = lines_with(&function, CLOSED);
-    assert_eq!(closed.len(), 1, "{closed:?}");
-    assert!(closed[0].contains("HTTP 503"), "{}", closed[0]);
+    // The probe (after 10 skipped invocations at most) waits for its answer: the breaker closes during
+    // the probe's own invocation, not one later.
+    let mut probed = false;
+    for _ in 0..11 {
+        invoke_spaced(&function, 1, Duration::ZERO).await;
+        if requests.lock().unwrap().len() == 4 {
+            probed = true;
+            break;
+        }
+    }
+    assert!(probed, "a probe within 11 invocations");
+    let mut closed = None;
+    for _ in 0..100 {
+        closed = logged(&function, CLOSED);
+        if closed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closed = closed.expect("the probe's own invocation closes the breaker");
+    assert!(closed.to_string().contains("HTTP 503"), "{closed}");
+    // Dropped while open: the third invocation's spans (refused, read late) and every skipped one's.
+    let skipped = closed["skipped_invocations"].as_u64().unwrap() as usize;
+    assert_eq!(
+        closed["dropped_spans"].as_u64().unwrap() as usize,
+        per_invocation * (1 + skipped),
+        "{closed}"
+    );
 }

@@ -31,6 +31,14 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4318";
 /// `Content-Type` of a hand-off body (it is a protobuf message, see [`handoff`]).
 pub const HANDOFF_CONTENT_TYPE: &str = "application/x-protobuf";
 
+/// Header of the sidecar's 2xx answer to a hand-off: how long (ms) after an INVOKE event it waits for
+/// that invocation's hand-off before it may call `next` without it (`flush.completion_timeout_ms`; it
+/// also stops at the invocation's deadline). A function may write a hand-off without waiting for the
+/// answer ([`Route::HandOff`]) only well within that wait and before its deadline: after either, the
+/// sidecar may already be waiting in `next`, and the sandbox could freeze before it reads the hand-off.
+/// Without the header (another receiver), the function waits for every answer.
+pub const COMPLETION_WAIT_HEADER: &str = "otel-sidecar-completion-wait-ms";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,11 +24,13 @@ pub enum Route {
     Finished,
     /// `…/{id}/handoff`, a [`crate::HandOff`] body: the invocation's last metrics and spans, after
     /// which it is over (one request instead of `/v1/metrics`, `/v1/traces` and `finished`). Answered
-    /// 204 once everything is buffered, and **before the sidecar calls `next`**: once the sidecar has
-    /// answered one hand-off, the function writes the next ones and calls `next` without waiting for
-    /// the answer, which it reads at its following hand-off; that answer must be in its socket before
-    /// the sandbox can freeze. The sidecar, for its part, does not call `next` before it has the
-    /// hand-off (or Lambda's `runtimeDone`), so nothing written before the runtime's `next` is lost.
+    /// 204 once everything is buffered, with [`crate::COMPLETION_WAIT_HEADER`], and **before the
+    /// sidecar calls `next`**. Once the sidecar has answered one hand-off, the function writes the next
+    /// ones and calls `next` without waiting for the answer (while the invocation is well within the
+    /// sidecar's announced wait), and reads it at its following hand-off: that answer must be in its
+    /// socket before the sandbox can freeze. Within its wait, the sidecar does not call `next` before
+    /// it has the hand-off (or Lambda's `runtimeDone`, which comes after the runtime's `next`), so a
+    /// hand-off written before the runtime's `next` is read before the freeze.
     HandOff,
 }
 

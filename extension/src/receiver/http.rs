@@ -44,13 +44,22 @@ pub struct RpcStatus {
 struct AppState {
     ingest: Ingest,
     max_request_bytes: usize,
+    /// `flush.completion_timeout`, announced in every answer to a hand-off.
+    completion_wait: std::time::Duration,
 }
 
-/// The receiver's routes; anything else is 404.
-pub fn router(ingest: Ingest, max_request_bytes: usize) -> Router {
+/// The receiver's routes; anything else is 404. Requests larger than `max_request_bytes` are refused;
+/// answers to hand-offs announce `completion_wait`, how long after an INVOKE event the lifecycle waits
+/// for the invocation's hand-off (`sidecar_contract::COMPLETION_WAIT_HEADER`).
+pub fn router(
+    ingest: Ingest,
+    max_request_bytes: usize,
+    completion_wait: std::time::Duration,
+) -> Router {
     let state = AppState {
         ingest,
         max_request_bytes,
+        completion_wait,
     };
     Router::new()
         .route(

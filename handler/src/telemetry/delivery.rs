@@ -7,14 +7,17 @@
 //! metrics and the spans in one body (`sidecar-contract`). The sidecar buffers the metrics, then the
 //! spans, then takes the invocation as finished, whether or not its trace was sampled.
 //!
-//! Once the endpoint has answered a hand-off 2xx (it is otel-sidecar), later hand-offs are written and
-//! not waited for: the runtime calls `next` as soon as the request is on the wire, and the answer is
-//! read at the start of the next hand-off (already there: the sidecar answers before its own `next`, and
-//! the sandbox is not frozen before it calls `next`). Nothing can be lost to the freeze, because the
-//! sidecar does not call `next` before it has the hand-off (or Lambda's `runtimeDone`), and the round
-//! trip leaves the runtime's billed path (docs/benchmarks.md). A failure is then noticed one hand-off
-//! late: its spans are counted as dropped and the breaker opens then. The first hand-off, every probe of
-//! the open breaker, and plain OTLP wait for their answers.
+//! Once the endpoint has answered a hand-off 2xx announcing its completion wait (it is otel-sidecar:
+//! `sidecar_contract::COMPLETION_WAIT_HEADER`), a hand-off made well within that wait and the
+//! invocation's deadline is written and not waited for: the runtime calls `next` as soon as the request
+//! is on the wire, and the answer is read at the start of the next hand-off (already there: the sidecar
+//! answers before its own `next`, and the sandbox is not frozen before it calls `next`). Nothing can be
+//! lost to the freeze: within its wait, the sidecar does not call `next` before it has the hand-off (or
+//! Lambda's `runtimeDone`, which follows the runtime's `next`). The round trip leaves the runtime's
+//! billed path (docs/benchmarks.md). A failure is then noticed one hand-off late: its spans are counted
+//! as dropped and the breaker opens then, forgetting the announced wait, so the first hand-off, every
+//! probe of the open breaker, a hand-off late in its invocation ([`UNAWAITED_MARGIN`]) and plain OTLP
+//! wait for their answers.
 //!
 //! Plain OTLP is the fallback: when the endpoint answers the hand-off route 404, 405, 415 or 501 (an
 //! OpenTelemetry Collector, a vendor's agent or proxy: any OTLP receiver that is not otel-sidecar and so
@@ -28,7 +31,7 @@
 //! successful one carries the totals. Spans of a skipped or failed hand-off are dropped and counted.
 
 use super::breaker::{Breaker, Decision, Failure};
-use super::sidecar::{Endpoint, SidecarConnection};
+use super::sidecar::{Answer, Endpoint, SidecarConnection};
 use super::spans::SpanQueue;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -42,7 +45,7 @@ use opentelemetry_sdk::trace::SpanData;
 use prost::Message;
 use sidecar_contract::{HANDOFF_CONTENT_TYPE, HandOff, InvocationId, Route};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `Content-Type` of OTLP/HTTP protobuf requests.
 const OTLP_PROTOBUF: &str = "application/x-protobuf";
@@ -67,9 +70,10 @@ struct Link {
     /// The endpoint answered the hand-off route as a receiver without it does (see
     /// [`NOT_OTEL_SIDECAR`]): it is not otel-sidecar, send plain OTLP.
     plain_otlp: bool,
-    /// The endpoint answered the last hand-off it was sent 2xx: it is otel-sidecar, and the next
-    /// hand-off need not wait for its answer.
-    answering: bool,
+    /// The completion wait otel-sidecar announced in its 2xx answer to the last hand-off it was sent;
+    /// `None` before one, after any failure, or from a receiver that does not announce it: then every
+    /// hand-off waits for its answer.
+    sidecar_wait: Option<Duration>,
     /// Spans of the hand-off whose answer has not been read yet (dropped if it turns out a failure).
     unanswered_spans: usize,
 }
@@ -81,6 +85,36 @@ pub struct Ending<'a> {
     pub id: &'a str,
     /// Whether its trace was sampled, i.e. whether its SERVER span is among the spans handed off.
     pub sampled: bool,
+    /// When the runtime received its event (the sidecar's INVOKE comes at about the same time).
+    pub started: Instant,
+    /// Its deadline, in ms since the Unix epoch (Lambda's `Lambda-Runtime-Deadline-Ms`).
+    pub deadline_ms: u64,
+}
+
+/// How far within the sidecar's completion wait, and before the invocation's deadline, a hand-off must
+/// be for the function not to wait for its answer: far more than a loopback write takes to reach the
+/// sidecar, even on a CPU-throttled small function, so the sidecar is still waiting when it arrives.
+pub const UNAWAITED_MARGIN: Duration = Duration::from_millis(250);
+
+/// Whether the hand-off ending `ending` at `now` (`now_ms` on the wall clock) may be written without
+/// waiting for its answer, otel-sidecar having announced that it waits `sidecar_wait` after INVOKE.
+fn may_leave_answer(
+    sidecar_wait: Option<Duration>,
+    ending: &Ending<'_>,
+    now: Instant,
+    now_ms: u64,
+) -> bool {
+    let margin_ms = UNAWAITED_MARGIN.as_millis() as u64;
+    sidecar_wait.is_some_and(|wait| {
+        now.saturating_duration_since(ending.started) + UNAWAITED_MARGIN < wait
+            && ending.deadline_ms > now_ms.saturating_add(margin_ms)
+    })
+}
+
+/// `time` in ms since the Unix epoch.
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 /// What one hand-off did (for the hand-off's debug line).
@@ -125,7 +159,7 @@ impl Delivery {
                 connection: SidecarConnection::new(endpoint, timeout),
                 breaker,
                 plain_otlp: false,
-                answering: false,
+                sidecar_wait: None,
                 unanswered_spans: 0,
             }),
         }
@@ -145,9 +179,16 @@ impl Delivery {
             return Outcome::Skipped;
         }
         let count = spans.len();
-        // Only a hand-off the breaker lets through normally, to an endpoint known to answer, goes
-        // unawaited; a probe must see its answer to close the breaker.
-        let await_answer = decision == Decision::Probe || !link.answering;
+        // A probe always waits: the failure that opened the breaker forgot the announced wait.
+        let leave_answer = ending.is_some_and(|ending| {
+            may_leave_answer(
+                link.sidecar_wait,
+                &ending,
+                Instant::now(),
+                unix_ms(SystemTime::now()),
+            )
+        });
+        let await_answer = !leave_answer;
         match self.deliver(&mut link, spans, ending, await_answer).await {
             Ok(Outcome::Sent) => {
                 link.unanswered_spans = count;
@@ -223,11 +264,17 @@ impl Delivery {
 impl Link {
     /// Reads the answer to the previous hand-off if it was not awaited, and records it.
     async fn settle_previous(&mut self) {
-        if let Some(answer) = self.connection.answer().await {
+        if let Some(answer) = self.connection.late_answer().await {
             let spans = std::mem::take(&mut self.unanswered_spans);
             let result = match answer {
-                Ok(200..=299) => Ok(()),
-                Ok(status) => Err(Failure::Status(status)),
+                Ok(Answer {
+                    status: 200..=299,
+                    completion_wait,
+                }) => {
+                    self.sidecar_wait = completion_wait;
+                    Ok(())
+                }
+                Ok(Answer { status, .. }) => Err(Failure::Status(status)),
                 Err(failure) => Err(failure),
             };
             self.record(result, spans);
@@ -241,8 +288,8 @@ impl Link {
         let transition = match result {
             Ok(()) => self.breaker.succeeded(now),
             Err(failure) => {
-                // The next hand-off waits for its answer again.
-                self.answering = false;
+                // The next hand-off (a probe) waits for its answer again.
+                self.sidecar_wait = None;
                 let transition = self.breaker.failed(now, failure);
                 // Counted as dropped while open, the opening hand-off's spans included.
                 self.breaker.dropped(spans);
@@ -275,9 +322,11 @@ impl Link {
             return Ok((Outcome::Sent, 1));
         }
         let answer = self.connection.answer().await;
-        match answer.unwrap_or_else(|| Err(Failure::Other("no answer awaited".to_owned())))? {
+        let answer =
+            answer.unwrap_or_else(|| Err(Failure::Other("no answer awaited".to_owned())))?;
+        match answer.status {
             200..=299 => {
-                self.answering = true;
+                self.sidecar_wait = answer.completion_wait;
                 Ok((Outcome::Delivered, 1))
             }
             status if NOT_OTEL_SIDECAR.contains(&status) => {
@@ -312,7 +361,8 @@ impl Link {
                 let status = self
                     .connection
                     .post(path, Some(OTLP_PROTOBUF), body)
-                    .await?;
+                    .await?
+                    .status;
                 requests += 1;
                 if !(200..300).contains(&status) {
                     return Err(Failure::Status(status));
@@ -324,7 +374,8 @@ impl Link {
             let status = self
                 .connection
                 .post(&Route::Finished.path(&id), None, &[])
-                .await?;
+                .await?
+                .status;
             requests += 1;
             if !(200..300).contains(&status) {
                 // An OTLP receiver without this route (a plain collector): not a failure of the
@@ -338,4 +389,48 @@ impl Link {
 
 fn micros(duration: std::time::Duration) -> u64 {
     duration.as_micros().try_into().unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Option<Duration> = Some(Duration::from_secs(3));
+
+    /// An invocation that started `ran` before `now`, with `left` until its deadline.
+    fn ending(now: Instant, now_ms: u64, ran: Duration, left: Duration) -> Ending<'static> {
+        Ending {
+            id: "id",
+            sampled: true,
+            started: now - ran,
+            deadline_ms: now_ms + left.as_millis() as u64,
+        }
+    }
+
+    #[test]
+    fn the_answer_is_left_only_well_within_the_sidecars_wait_and_the_deadline() {
+        let (now, now_ms) = (Instant::now(), 1_700_000_000_000);
+        let ms = Duration::from_millis;
+        let leave =
+            |wait, ran, left| may_leave_answer(wait, &ending(now, now_ms, ran, left), now, now_ms);
+        assert!(leave(WAIT, ms(15), ms(10_000)), "a short invocation");
+        assert!(
+            !leave(None, ms(15), ms(10_000)),
+            "not known to be otel-sidecar"
+        );
+        assert!(
+            !leave(Some(Duration::ZERO), ms(15), ms(10_000)),
+            "a sidecar that never waits"
+        );
+        assert!(
+            !leave(WAIT, ms(2_800), ms(10_000)),
+            "too close to the end of the sidecar's wait"
+        );
+        assert!(
+            !leave(WAIT, ms(3_500), ms(10_000)),
+            "past the sidecar's wait"
+        );
+        assert!(!leave(WAIT, ms(15), ms(200)), "too close to the deadline");
+        assert!(leave(WAIT, ms(2_700), ms(300)), "just within both margins");
+    }
 }

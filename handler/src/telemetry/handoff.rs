@@ -99,6 +99,8 @@ where
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        let invoked = Instant::now();
+        let deadline_ms = invocation.context.deadline;
         let request_id = invocation.context.request_id.clone();
         let future = self.inner.call(invocation);
         let telemetry = self.telemetry.clone();
@@ -109,6 +111,8 @@ where
             let ending = Ending {
                 id: &request_id,
                 sampled: !unsampled.take(&request_id),
+                started: invoked,
+                deadline_ms,
             };
             let outcome = telemetry.hand_off(Some(ending)).await;
             tracing::debug!(

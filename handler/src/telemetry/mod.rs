@@ -10,7 +10,7 @@
 //! - [`delivery`]: what one hand-off sends, behind the [`breaker`].
 //! - [`breaker`]: skip the hand-off while the sidecar does not answer; probe at a bounded rate.
 //! - [`spans`]: ended spans wait for the hand-off in a bounded queue.
-//! - [`sidecar`]: the HTTP client for the sidecar.
+//! - [`sidecar`]: the connection to the sidecar, which writes a request now and reads its answer later.
 //! - [`metrics`]: the instruments.
 
 pub mod aws_sdk;

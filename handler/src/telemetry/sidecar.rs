@@ -13,18 +13,19 @@
 //! is used and the connection is closed. A connection the peer has closed while idle is noticed before
 //! it is reused, so a request is never written into a dead connection.
 //!
-//! Everything is bounded by the hand-off timeout: connecting, writing, and waiting for an answer
-//! (counted from when it is asked for: an answer read at the next invocation was due before the freeze,
-//! and the time the sandbox spent frozen says nothing about the sidecar). A transport error is
-//! classified for the breaker.
+//! Everything is bounded by the hand-off timeout: a request (connecting, writing, and its answer when it
+//! is awaited) ends within it, and so does reading an answer left for later, counted from when it is
+//! asked for ([`SidecarConnection::late_answer`]: it was due before the freeze, and the time the sandbox
+//! spent frozen says nothing about the sidecar). A transport error is classified for the breaker.
 
 use super::breaker::Failure;
+use sidecar_contract::COMPLETION_WAIT_HEADER;
 use std::io;
 use std::mem::MaybeUninit;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout_at};
 
 /// Why an endpoint cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +59,10 @@ impl Endpoint {
     /// Parses a base URL such as `http://127.0.0.1:4318` (a trailing `/` is allowed; a path, such as a
     /// proxy's `/otlp`, goes before every request's path).
     pub fn parse(url: &str) -> Result<Endpoint, BadEndpoint> {
+        // `http::Uri` drops a fragment silently: refuse it here.
+        if url.contains('#') {
+            return Err(BadEndpoint::Shape);
+        }
         let uri = http::Uri::try_from(url).map_err(|e| BadEndpoint::NotAUrl(e.to_string()))?;
         if uri.scheme_str() != Some("http") {
             return Err(BadEndpoint::Scheme);
@@ -69,6 +74,7 @@ impl Endpoint {
             Some("") => 80,
             Some(port) => port
                 .strip_prefix(':')
+                .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|digits| digits.parse::<u16>().ok())
                 .filter(|port| *port != 0)
                 .ok_or(BadEndpoint::Shape)?,
@@ -102,10 +108,19 @@ pub struct SidecarConnection {
     endpoint: Endpoint,
     timeout: Duration,
     stream: Option<TcpStream>,
-    /// A request was written whose answer has not been read yet.
-    awaiting: bool,
+    /// The deadline of the request whose answer has not been read yet, if one was written.
+    awaiting: Option<Instant>,
     /// Bytes read from the stream and not yet consumed.
     buffer: Vec<u8>,
+}
+
+/// What an answer said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// Its HTTP status.
+    pub status: u16,
+    /// The sidecar's completion wait ([`sidecar_contract::COMPLETION_WAIT_HEADER`]), if announced.
+    pub completion_wait: Option<Duration>,
 }
 
 impl SidecarConnection {
@@ -115,18 +130,18 @@ impl SidecarConnection {
             endpoint,
             timeout,
             stream: None,
-            awaiting: false,
+            awaiting: None,
             buffer: Vec::new(),
         }
     }
 
-    /// `POST path` with `body` (of `content_type`, if any) and the status of the answer.
+    /// `POST path` with `body` (of `content_type`, if any) and its answer, all of it within the timeout.
     pub async fn post(
         &mut self,
         path: &str,
         content_type: Option<&str>,
         body: &[u8],
-    ) -> Result<u16, Failure> {
+    ) -> Result<Answer, Failure> {
         self.send(path, content_type, body).await?;
         match self.answer().await {
             Some(answer) => answer,
@@ -135,20 +150,22 @@ impl SidecarConnection {
     }
 
     /// Writes `POST path` with `body` and returns once all of it has been handed to the kernel; the
-    /// answer is left for [`SidecarConnection::answer`]. An answer still unread from an earlier request
-    /// is given up with its connection (the caller reads it first when it matters).
+    /// answer is left for [`SidecarConnection::answer`] or [`SidecarConnection::late_answer`]. An
+    /// answer still unread from an earlier request is given up with its connection (the caller reads
+    /// it first when it matters).
     pub async fn send(
         &mut self,
         path: &str,
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<(), Failure> {
-        if self.awaiting {
+        let deadline = Instant::now() + self.timeout;
+        if self.awaiting.is_some() {
             self.close();
         }
         let mut stream = match self.stream.take() {
             Some(stream) if is_idle_and_open(&stream) => stream,
-            _ => self.connect().await?,
+            _ => self.connect(deadline).await?,
         };
         let mut request = Vec::with_capacity(body.len() + 160);
         request.extend_from_slice(b"POST ");
@@ -164,10 +181,10 @@ impl SidecarConnection {
         request.extend_from_slice(body.len().to_string().as_bytes());
         request.extend_from_slice(b"\r\n\r\n");
         request.extend_from_slice(body);
-        match timeout(self.timeout, stream.write_all(&request)).await {
+        match timeout_at(deadline, stream.write_all(&request)).await {
             Ok(Ok(())) => {
                 self.stream = Some(stream);
-                self.awaiting = true;
+                self.awaiting = Some(deadline);
                 self.buffer.clear();
                 Ok(())
             }
@@ -176,18 +193,28 @@ impl SidecarConnection {
         }
     }
 
-    /// The status of the answer to the request [`SidecarConnection::send`] wrote, waiting for it at most
-    /// the hand-off timeout. `None` when no answer is awaited.
-    pub async fn answer(&mut self) -> Option<Result<u16, Failure>> {
-        if !std::mem::take(&mut self.awaiting) {
-            return None;
-        }
-        let result = match timeout(self.timeout, self.read_answer()).await {
-            Ok(Ok((status, reusable))) => {
+    /// The answer to the request [`SidecarConnection::send`] just wrote, waiting for it until that
+    /// request's timeout. `None` when no answer is awaited.
+    pub async fn answer(&mut self) -> Option<Result<Answer, Failure>> {
+        let deadline = self.awaiting?;
+        Some(self.answer_until(deadline).await)
+    }
+
+    /// The answer to a request written earlier, at the previous invocation, waiting for it at most the
+    /// timeout from now. `None` when no answer is awaited.
+    pub async fn late_answer(&mut self) -> Option<Result<Answer, Failure>> {
+        self.awaiting?;
+        Some(self.answer_until(Instant::now() + self.timeout).await)
+    }
+
+    async fn answer_until(&mut self, deadline: Instant) -> Result<Answer, Failure> {
+        self.awaiting = None;
+        let result = match timeout_at(deadline, self.read_answer()).await {
+            Ok(Ok((answer, reusable))) => {
                 if !reusable {
                     self.close();
                 }
-                Ok(status)
+                Ok(answer)
             }
             Ok(Err(failure)) => Err(failure),
             Err(_) => Err(Failure::TimedOut(self.timeout)),
@@ -195,17 +222,18 @@ impl SidecarConnection {
         if result.is_err() {
             self.close();
         }
-        Some(result)
+        result
     }
 
     /// Whether a request's answer has not been read yet.
-    pub fn is_awaiting_answer(&self) -> bool {
-        self.awaiting
+    #[cfg(test)]
+    fn is_awaiting_answer(&self) -> bool {
+        self.awaiting.is_some()
     }
 
-    async fn connect(&self) -> Result<TcpStream, Failure> {
+    async fn connect(&self, deadline: Instant) -> Result<TcpStream, Failure> {
         let address = (self.endpoint.host.as_str(), self.endpoint.port);
-        let stream = match timeout(self.timeout, TcpStream::connect(address)).await {
+        let stream = match timeout_at(deadline, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
                 return Err(Failure::Unreachable(format!(
@@ -224,13 +252,13 @@ impl SidecarConnection {
 
     fn close(&mut self) {
         self.stream = None;
-        self.awaiting = false;
+        self.awaiting = None;
         self.buffer.clear();
     }
 
-    /// Reads one answer (after any interim `1xx`): its status, and whether the connection can carry
-    /// the next request.
-    async fn read_answer(&mut self) -> Result<(u16, bool), Failure> {
+    /// Reads one answer (after any interim `1xx`), and whether the connection can carry the next
+    /// request.
+    async fn read_answer(&mut self) -> Result<(Answer, bool), Failure> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Failure::Other("no connection".to_owned()));
         };
@@ -244,15 +272,15 @@ impl SidecarConnection {
                 read_more(stream, buffer).await?;
                 continue;
             };
-            if (100..200).contains(&head.status) {
+            if (100..200).contains(&head.answer.status) {
                 buffer.drain(..head.length);
                 continue;
             }
             let body = match head.body {
                 Body::Empty => 0,
                 Body::Length(length) if length <= MAX_BODY => length,
-                // A body we will not read (too long, chunked, until close): the status is enough.
-                Body::Length(_) | Body::Unknown => return Ok((head.status, false)),
+                // A body we will not read (too long, chunked, until close): the head is enough.
+                Body::Length(_) | Body::Unknown => return Ok((head.answer, false)),
             };
             while buffer.len() < head.length + body {
                 read_more(stream, buffer).await?;
@@ -260,14 +288,14 @@ impl SidecarConnection {
             // Anything after the answer was not asked for: do not reuse the connection.
             let reusable = head.keep_alive && buffer.len() == head.length + body;
             buffer.clear();
-            return Ok((head.status, reusable));
+            return Ok((head.answer, reusable));
         }
     }
 }
 
 /// What an answer's head says.
 struct Head {
-    status: u16,
+    answer: Answer,
     /// Bytes of the head, its blank line included.
     length: usize,
     body: Body,
@@ -309,12 +337,18 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Failure> {
             Some(Err(_)) | None => Body::Unknown,
         }
     };
+    let completion_wait = header(COMPLETION_WAIT_HEADER)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(Duration::from_millis);
     let close = header("connection").is_some_and(|v| {
         v.split(',')
             .any(|token| token.trim().eq_ignore_ascii_case("close"))
     });
     Ok(Some(Head {
-        status,
+        answer: Answer {
+            status,
+            completion_wait,
+        },
         length,
         body,
         keep_alive: response.version == Some(1) && !close,

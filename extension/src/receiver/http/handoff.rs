@@ -6,10 +6,12 @@
 //! `/v1/metrics`, `/v1/traces` and `finished` requests had. Answered 204 once all of it is buffered,
 //! with the same limits and refusals as the OTLP routes (400, 408, 413, 415).
 //!
-//! The answer is written before the lifecycle can call `next` (`finished` only wakes the controller
-//! task, which runs after this connection's task has written the answer, on the same thread): the
-//! function does not wait for it, and reads it at its next hand-off, so it must be in the function's
-//! socket before the sandbox freezes (`sidecar_contract::Route::HandOff`).
+//! The 204 carries `sidecar_contract::COMPLETION_WAIT_HEADER` (`flush.completion_timeout_ms`): while an
+//! invocation is well within that wait, the function does not wait for the answer, and reads it at its
+//! next hand-off, so the answer must be in the function's socket before the sandbox freezes. It is:
+//! the answer is written before the lifecycle can call `next` (`finished` only wakes the controller
+//! task, which runs after this connection's task has written the answer, on the same single thread).
+//! See `sidecar_contract::Route::HandOff`.
 
 use super::{AppState, read_body, refuse_early, rejected, unsupported_media_type};
 use crate::pipeline::{Payload, Signal};
@@ -19,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message as _;
-use sidecar_contract::{HandOff, InvocationId};
+use sidecar_contract::{COMPLETION_WAIT_HEADER, HandOff, InvocationId};
 
 const WHAT: &str = "handoff";
 
@@ -52,7 +54,8 @@ pub(super) async fn handoff(
                 state.ingest.accept_encoded(&payload, Some(raw));
             }
             state.ingest.finished(id);
-            StatusCode::NO_CONTENT.into_response()
+            let wait_ms = state.completion_wait.as_millis().to_string();
+            (StatusCode::NO_CONTENT, [(COMPLETION_WAIT_HEADER, wait_ms)]).into_response()
         }
         Err(err) => rejected(WHAT, Format::Protobuf, err),
     }

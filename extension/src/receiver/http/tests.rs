@@ -12,11 +12,13 @@ use testkit::gzip;
 use tower::ServiceExt;
 
 const LIMIT: usize = 4096;
+/// What the hand-off route announces as the lifecycle's completion wait.
+const COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_millis(3000);
 
 fn setup() -> (Router, SharedBuffer) {
     let buffer = SharedBuffer::new(1 << 20);
     let ingest = Ingest::new(buffer.clone(), Arc::new(Completions::default()));
-    (router(ingest, LIMIT), buffer)
+    (router(ingest, LIMIT, COMPLETION_WAIT), buffer)
 }
 
 fn traces(name: &str) -> Vec<u8> {
@@ -199,7 +201,11 @@ async fn bad_requests_get_the_spec_status_and_nothing_else_is_lost() {
 async fn the_functions_explicit_finished_signal_completes_the_invocation() {
     let buffer = SharedBuffer::new(1 << 20);
     let completions = Arc::new(Completions::default());
-    let app = router(Ingest::new(buffer, completions.clone()), LIMIT);
+    let app = router(
+        Ingest::new(buffer, completions.clone()),
+        LIMIT,
+        COMPLETION_WAIT,
+    );
     let path = "/otel-sidecar/v1/invocations/6d68ca91-49c9-448d-89b8-7ca3e6dc66aa/finished";
     let (status, _) = send(&app, "POST", path, &[], Vec::new()).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -272,7 +278,11 @@ fn metrics(name: &str) -> Vec<u8> {
 fn handoff_setup() -> (Router, SharedBuffer, Arc<Completions>) {
     let buffer = SharedBuffer::new(1 << 20);
     let completions = Arc::new(Completions::default());
-    let app = router(Ingest::new(buffer.clone(), completions.clone()), LIMIT);
+    let app = router(
+        Ingest::new(buffer.clone(), completions.clone()),
+        LIMIT,
+        COMPLETION_WAIT,
+    );
     (app, buffer, completions)
 }
 
@@ -313,6 +323,21 @@ async fn a_handoff_buffers_metrics_then_spans_then_finishes_the_invocation() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(completions.signalled_by_function("quiet"));
     assert!(buffer.lock().is_empty());
+
+    // Every 204 announces the lifecycle's completion wait: the function writes a hand-off without
+    // waiting for its answer only well within it.
+    let request = Request::builder()
+        .method("POST")
+        .uri(handoff_path("announced"))
+        .header(PROTO.0, PROTO.1)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        response.headers()[sidecar_contract::COMPLETION_WAIT_HEADER],
+        COMPLETION_WAIT.as_millis().to_string()
+    );
 }
 
 #[tokio::test]

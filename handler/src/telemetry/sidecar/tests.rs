@@ -3,6 +3,7 @@
 use super::*;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 /// A request as a peer received it: the connection it came on (0, 1, …) and its request line and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,14 +14,23 @@ struct Received {
     body: Vec<u8>,
 }
 
-/// A peer that answers the n-th request (over all connections) with `answers[n]` after `delays[n]`
-/// (`None`: never answers), and records what it received.
+/// When a scripted peer answers.
+#[derive(Clone)]
+enum When {
+    Now,
+    /// Once the test releases it.
+    Released(Arc<Notify>),
+    Never,
+}
+
+/// A peer that answers the n-th request (over all connections) with `answers[n]`, when its `When`
+/// says, and records what it received.
 struct Peer {
     endpoint: Endpoint,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
-async fn peer(answers: Vec<(&'static [u8], Option<Duration>)>) -> Peer {
+async fn peer(answers: Vec<(&'static [u8], When)>) -> Peer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -48,13 +58,16 @@ async fn peer(answers: Vec<(&'static [u8], Option<Duration>)>) -> Peer {
                         body,
                     });
                     let next = script.lock().unwrap().next();
-                    let Some((answer, delay)) = next else { return };
-                    let Some(delay) = delay else {
-                        // Never answers, keeps the connection open.
-                        tokio::time::sleep(Duration::from_secs(3600)).await;
-                        return;
-                    };
-                    tokio::time::sleep(delay).await;
+                    let Some((answer, when)) = next else { return };
+                    match when {
+                        When::Now => {}
+                        When::Released(gate) => gate.notified().await,
+                        When::Never => {
+                            // Keeps the connection open, never answers.
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            return;
+                        }
+                    }
                     if stream.write_all(answer).await.is_err() {
                         return;
                     }
@@ -104,32 +117,41 @@ async fn read_request(
 }
 
 const NO_CONTENT: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
-const NOW: Option<Duration> = Some(Duration::ZERO);
+const NOW: When = When::Now;
 
 fn connection(peer: &Peer) -> SidecarConnection {
     SidecarConnection::new(peer.endpoint.clone(), Duration::from_millis(300))
+}
+
+/// The status of an answer.
+fn status(answer: Result<Answer, Failure>) -> Result<u16, Failure> {
+    answer.map(|a| a.status)
 }
 
 #[tokio::test]
 async fn a_request_goes_out_as_written_and_the_connection_is_kept() {
     let ok =
         b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 3\r\n\r\nabc";
-    let peer = peer(vec![(NO_CONTENT, NOW), (ok, NOW), (NO_CONTENT, NOW)]).await;
+    let announced = b"HTTP/1.1 204 No Content\r\notel-sidecar-completion-wait-ms: 3000\r\n\r\n";
+    let peer = peer(vec![(announced, NOW), (ok, NOW), (NO_CONTENT, NOW)]).await;
     let mut sidecar = connection(&peer);
     let path = "/otel-sidecar/v1/invocations/id-1/handoff";
+    let protobuf = Some("application/x-protobuf");
     assert_eq!(
-        sidecar
-            .post(path, Some("application/x-protobuf"), b"\x01\x02")
-            .await,
-        Ok(204)
+        sidecar.post(path, protobuf, b"\x01\x02").await,
+        Ok(Answer {
+            status: 204,
+            completion_wait: Some(Duration::from_secs(3))
+        })
     );
     assert_eq!(
-        sidecar
-            .post("/v1/traces", Some("application/x-protobuf"), b"xyz")
-            .await,
-        Ok(200)
+        sidecar.post("/v1/traces", protobuf, b"xyz").await,
+        Ok(Answer {
+            status: 200,
+            completion_wait: None
+        })
     );
-    assert_eq!(sidecar.post("/finished", None, b"").await, Ok(204));
+    assert_eq!(status(sidecar.post("/finished", None, b"").await), Ok(204));
     let received = peer.received.lock().unwrap().clone();
     let lines: Vec<_> = received
         .iter()
@@ -151,36 +173,57 @@ async fn a_request_goes_out_as_written_and_the_connection_is_kept() {
 
 #[tokio::test]
 async fn send_returns_before_the_answer_which_is_read_later() {
-    let peer = peer(vec![(NO_CONTENT, Some(Duration::from_millis(150)))]).await;
+    let gate = Arc::new(Notify::new());
+    let peer = peer(vec![(NO_CONTENT, When::Released(gate.clone()))]).await;
     let mut sidecar = connection(&peer);
-    let started = std::time::Instant::now();
+    // The peer answers only once released: `send` returning at all shows it did not wait.
     sidecar.send("/h", None, b"data").await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_millis(150),
-        "send waited for the answer"
-    );
     assert!(sidecar.is_awaiting_answer());
     // The request is on the wire before any answer is asked for.
-    for _ in 0..100 {
+    for _ in 0..400 {
         if !peer.received.lock().unwrap().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(peer.received.lock().unwrap().len(), 1);
-    assert_eq!(sidecar.answer().await, Some(Ok(204)));
+    gate.notify_one();
+    assert_eq!(status(sidecar.answer().await.unwrap()), Ok(204));
     assert_eq!(sidecar.answer().await, None, "an answer is read once");
 }
 
 #[tokio::test]
-async fn an_answer_is_waited_for_from_when_it_is_asked_for() {
-    // Answered 400 ms after the request, the timeout is 300 ms: the answer is asked for 200 ms after
-    // sending (as at the next invocation, whose wait must not count the time the sandbox was frozen).
-    let peer = peer(vec![(NO_CONTENT, Some(Duration::from_millis(400)))]).await;
+async fn a_late_answer_is_waited_for_from_when_it_is_asked_for() {
+    // As at the next invocation: the request's own timeout has long passed (the sandbox was frozen),
+    // the answer comes once asked for.
+    let gate = Arc::new(Notify::new());
+    let peer = peer(vec![(NO_CONTENT, When::Released(gate.clone()))]).await;
     let mut sidecar = connection(&peer);
     sidecar.send("/h", None, b"").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(sidecar.answer().await, Some(Ok(204)));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    gate.notify_one();
+    assert_eq!(status(sidecar.late_answer().await.unwrap()), Ok(204));
+    assert_eq!(sidecar.late_answer().await, None);
+}
+
+#[tokio::test]
+async fn an_awaited_answer_counts_from_the_request() {
+    // The same wait, asked for with `answer`: the request's timeout has passed, nothing has come.
+    let peer = peer(vec![(NO_CONTENT, When::Never)]).await;
+    let mut sidecar = connection(&peer);
+    sidecar.send("/h", None, b"").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        sidecar.answer().await,
+        Some(Err(Failure::TimedOut(Duration::from_millis(300))))
+    );
+    // Bound with room for a loaded machine: a fresh timeout would be 300 ms.
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -198,14 +241,14 @@ async fn answers_of_unknown_length_give_their_status_and_a_new_connection() {
     ])
     .await;
     let mut sidecar = connection(&peer);
-    assert_eq!(sidecar.post("/a", None, b"").await, Ok(200));
-    assert_eq!(sidecar.post("/b", None, b"").await, Ok(503));
+    assert_eq!(status(sidecar.post("/a", None, b"").await), Ok(200));
+    assert_eq!(status(sidecar.post("/b", None, b"").await), Ok(503));
     assert_eq!(
-        sidecar.post("/c", None, b"").await,
+        status(sidecar.post("/c", None, b"").await),
         Ok(404),
         "100 Continue skipped"
     );
-    assert_eq!(sidecar.post("/d", None, b"").await, Ok(204));
+    assert_eq!(status(sidecar.post("/d", None, b"").await), Ok(204));
     let connections: Vec<_> = peer
         .received
         .lock()
@@ -240,9 +283,9 @@ async fn a_connection_the_peer_closed_while_idle_is_not_written_into() {
     });
     let endpoint = Endpoint::parse(&format!("http://{address}")).unwrap();
     let mut sidecar = SidecarConnection::new(endpoint, Duration::from_millis(300));
-    assert_eq!(sidecar.post("/1", None, b"").await, Ok(204));
+    assert_eq!(status(sidecar.post("/1", None, b"").await), Ok(204));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(sidecar.post("/2", None, b"").await, Ok(204));
+    assert_eq!(status(sidecar.post("/2", None, b"").await), Ok(204));
     assert_eq!(*received.lock().unwrap(), ["POST /1", "POST /2"]);
 }
 
@@ -261,7 +304,7 @@ async fn failures_are_classified_and_bounded() {
     ));
 
     // Accepts, never answers: one timeout, counted from the send.
-    let silent = peer(vec![(NO_CONTENT, None)]).await;
+    let silent = peer(vec![(NO_CONTENT, When::Never)]).await;
     let mut sidecar = connection(&silent);
     let started = std::time::Instant::now();
     assert_eq!(
@@ -329,6 +372,8 @@ fn endpoints() {
         ("http://127.0.0.1:", BadEndpoint::Shape),
         ("http://user@127.0.0.1:4318", BadEndpoint::Shape),
         ("http://127.0.0.1:4318/?x=1", BadEndpoint::Shape),
+        ("http://127.0.0.1:4318#x", BadEndpoint::Shape),
+        ("http://127.0.0.1:+80", BadEndpoint::Shape),
     ] {
         assert_eq!(Endpoint::parse(url), Err(error), "{url}");
     }
