@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Function, event, http_response};
+use common::{BREAKER_CLOSED, BREAKER_OPENED, Function, event, handoff_costs, http_response};
 use lambda_env::Finished;
 use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::net::{SocketAddr, TcpListener};
@@ -52,50 +52,26 @@ async fn invoke(function: &Function, n: usize) -> Vec<Finished> {
     states
 }
 
-/// Each invocation's hand-off: its answer reaching the Runtime API → the runtime's next `next`.
-fn handoffs(states: &[Finished]) -> Vec<Duration> {
-    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
-    states
-        .iter()
-        .map(|s| {
-            let end = s.answered_at.expect("answered");
-            let next = s.runtime_next_at.expect("the runtime called next again");
-            Duration::from_nanos((nanos(next) - nanos(end)).max(0) as u64)
-        })
-        .collect()
-}
-
-fn lines_with(function: &Function, needle: &str) -> Vec<String> {
-    function
-        .stdout()
-        .into_iter()
-        .filter(|line| line.contains(needle))
-        .collect()
-}
-
-const OPENED: &str = "telemetry hand-off failed: skipping it";
-const CLOSED: &str = "telemetry hand-off resumed";
-
 #[tokio::test]
 async fn a_refusing_address_costs_one_fast_failure_then_nothing() {
     let endpoint = format!("http://{}", closed_port());
     let function = Function::start(&["bucket"], &[("OTEL_SIDECAR_ENDPOINT", endpoint)]).await;
     let states = invoke(&function, 30).await;
-    let costs = handoffs(&states);
+    let costs = handoff_costs(&states);
     for (i, cost) in costs.iter().enumerate() {
         assert!(
             *cost < SKIP_BOUND,
             "hand-off {i} to a refusing address cost {cost:?}: {costs:?}"
         );
     }
-    let opened = lines_with(&function, OPENED);
+    let opened = function.lines_with(BREAKER_OPENED);
     assert_eq!(opened.len(), 1, "one line when it opens: {opened:?}");
     assert!(
         opened[0].contains("unreachable"),
         "the reason: {}",
         opened[0]
     );
-    assert!(lines_with(&function, CLOSED).is_empty());
+    assert!(function.lines_with(BREAKER_CLOSED).is_empty());
 }
 
 #[tokio::test]
@@ -121,7 +97,7 @@ async fn a_stuck_address_costs_at_most_one_timeout_never_twice_in_a_row() {
     )
     .await;
     let states = invoke(&function, 25).await;
-    let costs = handoffs(&states);
+    let costs = handoff_costs(&states);
     let paid: Vec<bool> = costs.iter().map(|c| *c >= SKIP_BOUND).collect();
     for (i, cost) in costs.iter().enumerate() {
         assert!(
@@ -145,7 +121,7 @@ async fn a_stuck_address_costs_at_most_one_timeout_never_twice_in_a_row() {
         paid.iter().filter(|p| **p).count() * 3 <= paid.len(),
         "probes at a bounded rate: {costs:?}"
     );
-    let opened = lines_with(&function, OPENED);
+    let opened = function.lines_with(BREAKER_OPENED);
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert!(opened[0].contains("no answer within the hand-off timeout (1500 ms)"));
     holder.abort();
@@ -174,7 +150,7 @@ async fn telemetry_flows_again_when_the_sidecar_comes_back() {
     )
     .await;
     let before = invoke(&function, 5).await;
-    assert_eq!(lines_with(&function, OPENED).len(), 1);
+    assert_eq!(function.lines_with(BREAKER_OPENED).len(), 1);
 
     // The sidecar comes back on the same address.
     let backend: SocketAddr = function
@@ -187,10 +163,10 @@ async fn telemetry_flows_again_when_the_sidecar_comes_back() {
     let forwarder = forward(listener, backend);
     // The breaker probes after at most 10 skipped invocations (or 5 s): 15 are enough.
     let after = invoke(&function, 15).await;
-    for (i, cost) in handoffs(&after).iter().enumerate() {
+    for (i, cost) in handoff_costs(&after).iter().enumerate() {
         assert!(*cost < SKIP_BOUND, "hand-off {i} cost {cost:?}");
     }
-    let closed = lines_with(&function, CLOSED);
+    let closed = function.lines_with(BREAKER_CLOSED);
     assert_eq!(closed.len(), 1, "one line when it closes: {closed:?}");
     assert!(
         closed[0].contains("unreachable") && closed[0].contains("skipped_invocations"),
@@ -224,7 +200,7 @@ async fn telemetry_flows_again_when_the_sidecar_comes_back() {
         !function.backend.metrics().is_empty(),
         "metrics flow again too"
     );
-    assert_eq!(lines_with(&function, OPENED).len(), 1);
+    assert_eq!(function.lines_with(BREAKER_OPENED).len(), 1);
     forwarder.abort();
 }
 
@@ -236,13 +212,13 @@ async fn an_error_status_opens_the_breaker_and_a_later_success_closes_it() {
         retry_after: Some(1),
     });
     let failing = invoke(&function, 4).await;
-    for (i, cost) in handoffs(&failing).iter().enumerate() {
+    for (i, cost) in handoff_costs(&failing).iter().enumerate() {
         assert!(
             *cost < SKIP_BOUND,
             "hand-off {i} cost {cost:?}: no retry, no backoff"
         );
     }
-    let opened = lines_with(&function, OPENED);
+    let opened = function.lines_with(BREAKER_OPENED);
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert!(opened[0].contains("HTTP 503"), "{}", opened[0]);
     assert_eq!(
@@ -262,7 +238,7 @@ async fn an_error_status_opens_the_breaker_and_a_later_success_closes_it() {
         })
         .await
         .expect("telemetry flows again");
-    let closed = lines_with(&function, CLOSED);
+    let closed = function.lines_with(BREAKER_CLOSED);
     assert_eq!(closed.len(), 1, "{closed:?}");
     assert!(closed[0].contains("HTTP 503"), "{}", closed[0]);
 }

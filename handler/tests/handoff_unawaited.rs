@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Function, event, http_response};
+use common::{BREAKER_CLOSED, BREAKER_OPENED, Function, event, handoff_costs, http_response};
 use lambda_env::Finished;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
@@ -27,30 +27,6 @@ use tokio::net::{TcpListener, TcpStream};
 /// How late the proxy passes the sidecar's answers on: below the function's 500 ms hand-off timeout,
 /// far above what a hand-off costs when it does not wait.
 const ANSWER_DELAY: Duration = Duration::from_millis(400);
-
-const OPENED: &str = "telemetry hand-off failed: skipping it";
-const CLOSED: &str = "telemetry hand-off resumed";
-
-/// Each invocation's hand-off: its answer reaching the Runtime API → the runtime's next `next`.
-fn handoffs(states: &[Finished]) -> Vec<Duration> {
-    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
-    states
-        .iter()
-        .map(|s| {
-            let end = s.answered_at.expect("answered");
-            let next = s.runtime_next_at.expect("the runtime called next again");
-            Duration::from_nanos((nanos(next) - nanos(end)).max(0) as u64)
-        })
-        .collect()
-}
-
-fn lines_with(function: &Function, needle: &str) -> Vec<String> {
-    function
-        .stdout()
-        .into_iter()
-        .filter(|line| line.contains(needle))
-        .collect()
-}
 
 /// Invokes `n` times, one at a time, `pause` after each (time for a late answer to arrive while the
 /// sandbox is frozen).
@@ -112,7 +88,7 @@ async fn the_runtime_does_not_wait_for_otel_sidecars_answer() {
     delaying_proxy(proxy, sidecar, ANSWER_DELAY);
 
     let states = invoke_spaced(&function, 5, ANSWER_DELAY + Duration::from_millis(200)).await;
-    let costs = handoffs(&states);
+    let costs = handoff_costs(&states);
     assert!(
         costs[0] >= ANSWER_DELAY,
         "the first hand-off waits for its answer (is it otel-sidecar?): {:?}",
@@ -155,7 +131,7 @@ async fn the_runtime_does_not_wait_for_otel_sidecars_answer() {
             });
     }
     assert!(
-        lines_with(&function, OPENED).is_empty(),
+        function.lines_with(BREAKER_OPENED).is_empty(),
         "late answers are not failures"
     );
 }
@@ -233,7 +209,7 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(S
 
 /// The JSON log line containing `needle`, parsed.
 fn logged(function: &Function, needle: &str) -> Option<Value> {
-    let line = lines_with(function, needle).into_iter().next()?;
+    let line = function.lines_with(needle).into_iter().next()?;
     serde_json::from_str(&line).ok()
 }
 
@@ -257,7 +233,7 @@ async fn a_failure_in_an_unawaited_answer_opens_the_breaker_at_the_next_hand_off
     );
     let per_invocation = handed_off[0].1;
     assert!(per_invocation > 0, "{handed_off:?}");
-    let opened = lines_with(&function, OPENED);
+    let opened = function.lines_with(BREAKER_OPENED);
     assert_eq!(opened.len(), 1, "one line when it opens: {opened:?}");
     assert!(opened[0].contains("HTTP 503"), "{}", opened[0]);
 
@@ -274,7 +250,7 @@ async fn a_failure_in_an_unawaited_answer_opens_the_breaker_at_the_next_hand_off
     assert!(probed, "a probe within 11 invocations");
     let mut closed = None;
     for _ in 0..100 {
-        closed = logged(&function, CLOSED);
+        closed = logged(&function, BREAKER_CLOSED);
         if closed.is_some() {
             break;
         }

@@ -13,6 +13,25 @@ use testkit::{FakeOtlpBackend, MotoServer};
 
 pub const FUNCTION_NAME: &str = "aws-rust-http-api-dev-api";
 
+/// The function's log line when its hand-off breaker opens.
+pub const BREAKER_OPENED: &str = "telemetry hand-off failed: skipping it";
+/// The function's log line when its hand-off breaker closes.
+pub const BREAKER_CLOSED: &str = "telemetry hand-off resumed";
+
+/// Each invocation's hand-off cost as Lambda measures `runtimeOverhead`: its answer reaching the
+/// Runtime API → the runtime's next `next`.
+pub fn handoff_costs(states: &[Finished]) -> Vec<Duration> {
+    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    states
+        .iter()
+        .map(|s| {
+            let end = s.answered_at.expect("answered");
+            let next = s.runtime_next_at.expect("the runtime called next again");
+            Duration::from_nanos((nanos(next) - nanos(end)).max(0) as u64)
+        })
+        .collect()
+}
+
 /// A running function process and everything around it.
 pub struct Function {
     pub sandbox: Sandbox,
@@ -140,6 +159,14 @@ impl Function {
             .remove(request_id)
             .expect("an invocation started with enqueue");
         invocation.finished().await.expect("invocation")
+    }
+
+    /// The function's output lines so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.stdout()
+            .into_iter()
+            .filter(|line| line.contains(needle))
+            .collect()
     }
 
     /// The function's output so far (stdout and stderr, line by line).
