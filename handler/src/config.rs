@@ -32,7 +32,7 @@ pub struct TelemetrySettings {
     /// `OTEL_SIDECAR_ENDPOINT`: the OTLP/HTTP base URL of the sidecar. Not
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: Lambda gives the function and its extensions the same
     /// environment, and that standard variable names the *backend* the sidecar exports to.
-    pub endpoint: String,
+    pub endpoint: Endpoint,
     /// `OTEL_SIDECAR_TIMEOUT_MS`: deadline of one hand-off request.
     pub timeout: Duration,
     /// `OTEL_SERVICE_NAME`, when set: it wins over a `service.name` in
@@ -104,16 +104,14 @@ impl Settings {
             },
         };
         let endpoint = lookup("OTEL_SIDECAR_ENDPOINT")
-            .map(|v| v.trim().trim_end_matches('/').to_string())
+            .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_SIDECAR_ENDPOINT.to_string());
-        if Endpoint::parse(&endpoint).is_err() {
-            return Err(ConfigError {
-                variable: "OTEL_SIDECAR_ENDPOINT",
-                value: endpoint,
-                expected: "an http:// URL with a host (and a port from 1 to 65535), no query: the sidecar in the same sandbox, which does the TLS to the backend",
-            });
-        }
+        let endpoint = Endpoint::parse(&endpoint).map_err(|_| ConfigError {
+            variable: "OTEL_SIDECAR_ENDPOINT",
+            value: endpoint,
+            expected: "an http:// URL with a host (and a port from 1 to 65535), no query: the sidecar in the same sandbox, which does the TLS to the backend",
+        })?;
         let timeout = match lookup("OTEL_SIDECAR_TIMEOUT_MS") {
             None => DEFAULT_HANDOFF_TIMEOUT,
             Some(value) => value
@@ -195,7 +193,10 @@ mod tests {
         let s = settings(&[("AWS_LAMBDA_FUNCTION_NAME", "aws-rust-http-api-dev-api")]).unwrap();
         assert_eq!(s.s3_page_size, None);
         assert!(s.telemetry.enabled);
-        assert_eq!(s.telemetry.endpoint, "http://127.0.0.1:4318");
+        assert_eq!(
+            s.telemetry.endpoint,
+            Endpoint::parse("http://127.0.0.1:4318").unwrap()
+        );
         assert_eq!(s.telemetry.timeout, Duration::from_millis(500));
         assert_eq!(s.telemetry.service_name, None);
         assert_eq!(
@@ -222,7 +223,10 @@ mod tests {
     #[test]
     fn the_backend_endpoint_is_not_the_hand_off_endpoint() {
         let s = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io")]).unwrap();
-        assert_eq!(s.telemetry.endpoint, DEFAULT_SIDECAR_ENDPOINT);
+        assert_eq!(
+            s.telemetry.endpoint,
+            Endpoint::parse(DEFAULT_SIDECAR_ENDPOINT).unwrap()
+        );
     }
 
     #[test]
@@ -308,7 +312,7 @@ mod tests {
             "http://127.0.0.1:4318/otlp/",
         ] {
             let s = settings(&[("OTEL_SIDECAR_ENDPOINT", endpoint)]).unwrap();
-            assert_eq!(s.telemetry.endpoint, endpoint.trim_end_matches('/'));
+            assert_eq!(s.telemetry.endpoint, Endpoint::parse(endpoint).unwrap());
         }
         let s = settings(&[("OTEL_SIDECAR_TIMEOUT_MS", "60000")]).unwrap();
         assert_eq!(s.telemetry.timeout, Duration::from_secs(60));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 fn main() -> Result<(), lambda_http::Error> {
     let settings = Settings::from_env()?;
     runtime::check_environment()?;
-    let telemetry = Arc::new(Telemetry::new(&settings.telemetry)?);
+    let telemetry = Arc::new(Telemetry::new(&settings.telemetry));
     logging::init(&settings.log, telemetry.tracer_provider())?;
     // Lambda sends one event at a time: a single-threaded runtime starts faster.
     tokio::runtime::Builder::new_current_thread()

@@ -35,7 +35,6 @@ use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
 };
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use sidecar::{BadEndpoint, Endpoint};
 use spans::{QueueingProcessor, SpanQueue};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -46,9 +45,6 @@ pub const SCOPE: &str = "aws-rust-http-api";
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    /// The sidecar's endpoint cannot be used (settings validate it first).
-    #[error("OTEL_SIDECAR_ENDPOINT: {0}")]
-    Endpoint(#[from] BadEndpoint),
     /// A global `tracing` subscriber was already installed.
     #[error("installing the tracing subscriber: {0}")]
     Subscriber(String),
@@ -63,11 +59,10 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Builds the providers and the hand-off. No network I/O happens here.
-    pub fn new(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
+    pub fn new(settings: &TelemetrySettings) -> Telemetry {
         if !settings.enabled {
-            return Ok(Telemetry::disabled());
+            return Telemetry::disabled();
         }
-        let endpoint = Endpoint::parse(&settings.endpoint)?;
         let resource = resource::detect(
             settings.service_name.as_deref(),
             settings.function_name.as_deref(),
@@ -89,18 +84,18 @@ impl Telemetry {
             .with_resource(resource.clone())
             .build();
         opentelemetry::global::set_meter_provider(meter_provider.clone());
-        Ok(Telemetry {
+        Telemetry {
             tracer_provider: Some(tracer_provider),
             meter_provider: Some(meter_provider),
             delivery: Some(Delivery::new(
                 spans,
                 reader,
                 &resource,
-                endpoint,
+                settings.endpoint.clone(),
                 settings.timeout,
                 Breaker::new(Policy::default()),
             )),
-        })
+        }
     }
 
     /// Telemetry off: spans and metrics go nowhere, hand-offs are free.
