@@ -33,7 +33,7 @@ pub struct TelemetrySettings {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: Lambda gives the function and its extensions the same
     /// environment, and that standard variable names the *backend* the sidecar exports to.
     pub endpoint: Endpoint,
-    /// `OTEL_SIDECAR_TIMEOUT_MS`: deadline of one hand-off request.
+    /// `OTEL_SIDECAR_TIMEOUT_MS`: deadline of one hand-off, all its requests included.
     pub timeout: Duration,
     /// `OTEL_SERVICE_NAME`, when set: it wins over a `service.name` in
     /// `OTEL_RESOURCE_ATTRIBUTES`, which wins over the function name.
@@ -110,7 +110,7 @@ impl Settings {
         let endpoint = Endpoint::parse(&endpoint).map_err(|_| ConfigError {
             variable: "OTEL_SIDECAR_ENDPOINT",
             value: endpoint,
-            expected: "an http:// URL with a host (and a port from 1 to 65535), no query: the sidecar in the same sandbox, which does the TLS to the backend",
+            expected: "an http:// URL with a host (and a port from 1 to 65535), no userinfo, query or fragment: the sidecar in the same sandbox, which does the TLS to the backend",
         })?;
         let timeout = match lookup("OTEL_SIDECAR_TIMEOUT_MS") {
             None => DEFAULT_HANDOFF_TIMEOUT,

@@ -1,7 +1,8 @@
-//! The real `bootstrap` does not wait for otel-sidecar's answer to a hand-off once the sidecar has
-//! answered one: the request is on the wire before the runtime's `next`, its answer is read at the
-//! next hand-off, nothing is lost to the freeze, and a failure found in that answer opens the breaker
-//! one hand-off late.
+//! The real `bootstrap` does not wait for otel-sidecar's answer to a hand-off made well within the
+//! completion wait the sidecar announces in its answers (`otel-sidecar-completion-wait-ms`, less 250 ms)
+//! and before the invocation's deadline: the request is on the wire before the runtime's `next`, its
+//! answer is read at the next hand-off, nothing is lost to the freeze, and a failure found in that answer
+//! opens the breaker one hand-off late. A receiver that announces no wait (or 0) is waited for every time.
 //!
 //! Costs are measured as in `handoff_breaker.rs` (the response reaching the Runtime API → the runtime's
 //! next `next`) against an answer delay far above them, so a loaded machine cannot blur the two.
@@ -18,6 +19,7 @@ use prost::Message as _;
 use serde_json::Value;
 use sidecar_contract::INVOCATION_ID_ATTRIBUTE;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use testkit::otlp_view::spans;
@@ -43,9 +45,13 @@ async fn invoke_spaced(function: &Function, n: usize, pause: Duration) -> Vec<Fi
 }
 
 /// Forwards connections from `listener` to `target`: requests at once, every answer `delay` late.
-fn delaying_proxy(listener: TcpListener, target: SocketAddr, delay: Duration) {
+/// Returns how many answers (reads from the sidecar) it has passed on so far.
+fn delaying_proxy(listener: TcpListener, target: SocketAddr, delay: Duration) -> Arc<AtomicUsize> {
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let count = forwarded.clone();
     tokio::spawn(async move {
         while let Ok((inbound, _)) = listener.accept().await {
+            let count = count.clone();
             tokio::spawn(async move {
                 let Ok(outbound) = TcpStream::connect(target).await else {
                     return;
@@ -61,10 +67,12 @@ fn delaying_proxy(listener: TcpListener, target: SocketAddr, delay: Duration) {
                     if to_function.write_all(&chunk[..n]).await.is_err() {
                         return;
                     }
+                    count.fetch_add(1, Ordering::SeqCst);
                 }
             });
         }
     });
+    forwarded
 }
 
 #[tokio::test]
@@ -85,9 +93,24 @@ async fn the_runtime_does_not_wait_for_otel_sidecars_answer() {
         .trim_start_matches("http://")
         .parse()
         .unwrap();
-    delaying_proxy(proxy, sidecar, ANSWER_DELAY);
+    let forwarded = delaying_proxy(proxy, sidecar, ANSWER_DELAY);
 
-    let states = invoke_spaced(&function, 5, ANSWER_DELAY + Duration::from_millis(200)).await;
+    // One invocation at a time, the next once the previous answer has reached the function (as in
+    // Lambda, where it is there before the freeze), so that reading it costs nothing.
+    let mut states = Vec::new();
+    for i in 1..=5 {
+        states.extend(invoke_spaced(&function, 1, Duration::ZERO).await);
+        for _ in 0..500 {
+            if forwarded.load(Ordering::SeqCst) >= i {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            forwarded.load(Ordering::SeqCst) >= i,
+            "answer {i} forwarded"
+        );
+    }
     let costs = handoff_costs(&states);
     assert!(
         costs[0] >= ANSWER_DELAY,
@@ -136,9 +159,14 @@ async fn the_runtime_does_not_wait_for_otel_sidecars_answer() {
     );
 }
 
-/// A receiver that answers hand-offs like otel-sidecar (204 announcing a 3 s completion wait), except
-/// the `fail_at`-th request (from 1), answered 503; it records each request's line and span count.
-async fn scripted_sidecar(fail_at: usize) -> (String, Arc<Mutex<Vec<(String, usize)>>>) {
+/// A receiver that answers hand-offs 204 after `delay`, with `announced` (the completion wait header's
+/// line, if any), except the `fail_at`-th request (from 1), answered 503; it records each request's
+/// line and span count.
+async fn scripted_sidecar(
+    fail_at: usize,
+    announced: Option<&'static str>,
+    delay: Duration,
+) -> (String, Arc<Mutex<Vec<(String, usize)>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -154,12 +182,14 @@ async fn scripted_sidecar(fail_at: usize) -> (String, Arc<Mutex<Vec<(String, usi
                         log.push((line, span_count(&body)));
                         log.len()
                     };
-                    let answer: &[u8] = if n == fail_at {
-                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+                    let answer = if n == fail_at {
+                        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_owned()
                     } else {
-                        b"HTTP/1.1 204 No Content\r\notel-sidecar-completion-wait-ms: 3000\r\n\r\n"
+                        let header = announced.map(|h| format!("{h}\r\n")).unwrap_or_default();
+                        format!("HTTP/1.1 204 No Content\r\n{header}\r\n")
                     };
-                    if stream.write_all(answer).await.is_err() {
+                    tokio::time::sleep(delay).await;
+                    if stream.write_all(answer.as_bytes()).await.is_err() {
                         return;
                     }
                 }
@@ -168,6 +198,9 @@ async fn scripted_sidecar(fail_at: usize) -> (String, Arc<Mutex<Vec<(String, usi
     });
     (format!("http://{address}"), requests)
 }
+
+/// otel-sidecar's default announcement.
+const WAIT_3S: &str = "otel-sidecar-completion-wait-ms: 3000";
 
 /// The spans in a hand-off body.
 fn span_count(body: &[u8]) -> usize {
@@ -215,7 +248,7 @@ fn logged(function: &Function, needle: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn a_failure_in_an_unawaited_answer_opens_the_breaker_at_the_next_hand_off() {
-    let (endpoint, requests) = scripted_sidecar(3).await;
+    let (endpoint, requests) = scripted_sidecar(3, Some(WAIT_3S), Duration::ZERO).await;
     let function = Function::start(&["bucket"], &[("OTEL_SIDECAR_ENDPOINT", endpoint)]).await;
     invoke_spaced(&function, 6, Duration::ZERO).await;
     let handed_off = requests.lock().unwrap().clone();
@@ -265,4 +298,23 @@ async fn a_failure_in_an_unawaited_answer_opens_the_breaker_at_the_next_hand_off
         per_invocation * (1 + skipped),
         "{closed}"
     );
+}
+
+#[tokio::test]
+async fn a_receiver_that_announces_no_wait_is_waited_for_every_time() {
+    // A sidecar configured with `flush.completion_timeout_ms: 0`, and one that does not announce its wait
+    // (another receiver with the route): every hand-off waits for its answer.
+    for announced in [Some("otel-sidecar-completion-wait-ms: 0"), None] {
+        let (endpoint, requests) = scripted_sidecar(0, announced, ANSWER_DELAY).await;
+        let function = Function::start(&["bucket"], &[("OTEL_SIDECAR_ENDPOINT", endpoint)]).await;
+        let states = invoke_spaced(&function, 3, Duration::ZERO).await;
+        for (i, cost) in handoff_costs(&states).iter().enumerate() {
+            assert!(
+                *cost >= ANSWER_DELAY,
+                "{announced:?}: hand-off {i} did not wait for its answer: {cost:?}"
+            );
+        }
+        assert_eq!(requests.lock().unwrap().len(), 3);
+        assert!(function.lines_with(BREAKER_OPENED).is_empty());
+    }
 }

@@ -36,7 +36,10 @@ pub const HANDOFF_CONTENT_TYPE: &str = "application/x-protobuf";
 /// also stops at the invocation's deadline). A function may write a hand-off without waiting for the
 /// answer ([`Route::HandOff`]) only well within that wait and before its deadline: after either, the
 /// sidecar may already be waiting in `next`, and the sandbox could freeze before it reads the hand-off.
-/// Without the header (another receiver), the function waits for every answer.
+/// Without the header (another receiver), the function waits for every answer. The sidecar does not wait
+/// at all for the invocation after one whose hand-off it did not receive; a function that follows this
+/// contract has then seen that hand-off fail (or skipped it), forgotten the announced wait, and waits for
+/// its next answer.
 pub const COMPLETION_WAIT_HEADER: &str = "otel-sidecar-completion-wait-ms";
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! One hand-off's work: collect the metrics, encode them and the queued spans as OTLP, and deliver
-//! them, all on the runtime's own thread, each request bounded by the hand-off timeout; behind the
+//! them, all on the runtime's own thread, the whole hand-off bounded by the hand-off timeout; behind the
 //! [`Breaker`], so that a missing or stuck sidecar costs nothing on most invocations and at most one
 //! timeout on the others.
 //!
@@ -168,7 +168,9 @@ impl Delivery {
     /// Hands off everything recorded so far, and the end of invocation `ending`, if any.
     pub async fn hand_off(&self, ending: Option<Ending<'_>>) -> Outcome {
         let mut link = self.link.lock().await;
-        link.settle_previous().await;
+        // One deadline for the whole hand-off, the previous answer's read included.
+        let deadline = link.connection.deadline();
+        link.settle_previous(deadline).await;
         let decision = link.breaker.decide(Instant::now());
         let (spans, overflowed) = self.spans.take();
         if overflowed > 0 {
@@ -189,7 +191,10 @@ impl Delivery {
             )
         });
         let await_answer = !leave_answer;
-        match self.deliver(&mut link, spans, ending, await_answer).await {
+        match self
+            .deliver(&mut link, spans, ending, await_answer, deadline)
+            .await
+        {
             Ok(Outcome::Sent) => {
                 link.unanswered_spans = count;
                 Outcome::Sent
@@ -211,6 +216,7 @@ impl Delivery {
         spans: Vec<SpanData>,
         ending: Option<Ending<'_>>,
         await_answer: bool,
+        deadline: tokio::time::Instant,
     ) -> Result<Outcome, Failure> {
         let started = Instant::now();
         let span_count = spans.len();
@@ -225,12 +231,12 @@ impl Delivery {
         let invocation = ending.and_then(|e| InvocationId::parse(e.id).ok());
         let (outcome, requests) = match invocation {
             Some(id) if !link.plain_otlp => {
-                link.deliver_in_one(&encoded, &id, ending, await_answer)
+                link.deliver_in_one(&encoded, &id, ending, await_answer, deadline)
                     .await?
             }
             _ => (
                 Outcome::Delivered,
-                link.deliver_plain(&encoded, ending).await?,
+                link.deliver_plain(&encoded, ending, deadline).await?,
             ),
         };
         // Where a hand-off's time goes (docs/benchmarks.md); two clock reads more than without.
@@ -262,9 +268,9 @@ impl Delivery {
 }
 
 impl Link {
-    /// Reads the answer to the previous hand-off if it was not awaited, and records it.
-    async fn settle_previous(&mut self) {
-        if let Some(answer) = self.connection.late_answer().await {
+    /// Reads the answer to the previous hand-off if it was not awaited (by `deadline`), and records it.
+    async fn settle_previous(&mut self, deadline: tokio::time::Instant) {
+        if let Some(answer) = self.connection.answer(deadline).await {
             let spans = std::mem::take(&mut self.unanswered_spans);
             let result = match answer {
                 Ok(Answer {
@@ -308,6 +314,7 @@ impl Link {
         id: &InvocationId,
         ending: Option<Ending<'_>>,
         await_answer: bool,
+        deadline: tokio::time::Instant,
     ) -> Result<(Outcome, u32), Failure> {
         let body = HandOff {
             metrics: encoded.metrics.clone(),
@@ -316,12 +323,12 @@ impl Link {
         .encode_to_vec();
         let path = Route::HandOff.path(id);
         self.connection
-            .send(&path, Some(HANDOFF_CONTENT_TYPE), &body)
+            .send(&path, Some(HANDOFF_CONTENT_TYPE), &body, deadline)
             .await?;
         if !await_answer {
             return Ok((Outcome::Sent, 1));
         }
-        let answer = self.connection.answer().await;
+        let answer = self.connection.answer(deadline).await;
         let answer =
             answer.unwrap_or_else(|| Err(Failure::Other("no answer awaited".to_owned())))?;
         match answer.status {
@@ -338,7 +345,7 @@ impl Link {
                 );
                 Ok((
                     Outcome::Delivered,
-                    1 + self.deliver_plain(encoded, ending).await?,
+                    1 + self.deliver_plain(encoded, ending, deadline).await?,
                 ))
             }
             status => Err(Failure::Status(status)),
@@ -351,6 +358,7 @@ impl Link {
         &mut self,
         encoded: &Encoded,
         ending: Option<Ending<'_>>,
+        deadline: tokio::time::Instant,
     ) -> Result<u32, Failure> {
         let mut requests = 0;
         for (path, body) in [
@@ -360,7 +368,7 @@ impl Link {
             if let Some(body) = body {
                 let status = self
                     .connection
-                    .post(path, Some(OTLP_PROTOBUF), body)
+                    .post(path, Some(OTLP_PROTOBUF), body, deadline)
                     .await?
                     .status;
                 requests += 1;
@@ -373,7 +381,7 @@ impl Link {
         if let Some(id) = unsampled.and_then(|e| InvocationId::parse(e.id).ok()) {
             let status = self
                 .connection
-                .post(&Route::Finished.path(&id), None, &[])
+                .post(&Route::Finished.path(&id), None, &[], deadline)
                 .await?
                 .status;
             requests += 1;

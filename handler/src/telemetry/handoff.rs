@@ -5,7 +5,7 @@
 //! still in the SDK's batch queue then waits for the next thaw, or is lost with the sandbox. This
 //! layer wraps the runtime's whole invocation service (which ends by posting the response), so
 //! the caller already has its answer when the flush starts: the hand-off costs billed time, not
-//! latency. It runs on the runtime's own thread (see [`super::delivery`]); each request is bounded by
+//! latency. It runs on the runtime's own thread (see [`super::delivery`]); all of it is bounded by
 //! `OTEL_SIDECAR_TIMEOUT_MS` (500 ms by default), and while the sidecar does not answer the
 //! [`super::breaker`] skips it on most invocations.
 //!

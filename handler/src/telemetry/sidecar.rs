@@ -13,10 +13,10 @@
 //! is used and the connection is closed. A connection the peer has closed while idle is noticed before
 //! it is reused, so a request is never written into a dead connection.
 //!
-//! Everything is bounded by the hand-off timeout: a request (connecting, writing, and its answer when it
-//! is awaited) ends within it, and so does reading an answer left for later, counted from when it is
-//! asked for ([`SidecarConnection::late_answer`]: it was due before the freeze, and the time the sandbox
-//! spent frozen says nothing about the sidecar). A transport error is classified for the breaker.
+//! Every step (connecting, writing, reading an answer) ends by a deadline the caller gives: the hand-off
+//! gives one per hand-off ([`SidecarConnection::deadline`], the hand-off timeout from its start), which
+//! also bounds reading the previous hand-off's answer (it was due before the freeze, so the time the
+//! sandbox spent frozen does not count against it). A transport error is classified for the breaker.
 
 use super::breaker::Failure;
 use sidecar_contract::COMPLETION_WAIT_HEADER;
@@ -39,7 +39,9 @@ pub enum BadEndpoint {
     )]
     Scheme,
     /// No host, a port outside 1–65535, userinfo, a query or a fragment.
-    #[error("a base URL has a host, a port from 1 to 65535 if any, and no query")]
+    #[error(
+        "a base URL has a host, a port from 1 to 65535 if any, and no userinfo, query or fragment"
+    )]
     Shape,
 }
 
@@ -108,8 +110,8 @@ pub struct SidecarConnection {
     endpoint: Endpoint,
     timeout: Duration,
     stream: Option<TcpStream>,
-    /// The deadline of the request whose answer has not been read yet, if one was written.
-    awaiting: Option<Instant>,
+    /// A request was written whose answer has not been read yet.
+    awaiting: bool,
     /// Bytes read from the stream and not yet consumed.
     buffer: Vec<u8>,
 }
@@ -124,43 +126,49 @@ pub struct Answer {
 }
 
 impl SidecarConnection {
-    /// A connection to `endpoint` (not opened yet) whose every step ends within `timeout`.
+    /// A connection to `endpoint` (not opened yet); `timeout` is what [`SidecarConnection::deadline`]
+    /// gives.
     pub fn new(endpoint: Endpoint, timeout: Duration) -> SidecarConnection {
         SidecarConnection {
             endpoint,
             timeout,
             stream: None,
-            awaiting: None,
+            awaiting: false,
             buffer: Vec::new(),
         }
     }
 
-    /// `POST path` with `body` (of `content_type`, if any) and its answer, all of it within the timeout.
+    /// The deadline of a hand-off starting now: the hand-off timeout from now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// `POST path` with `body` (of `content_type`, if any) and its answer, all of it by `deadline`.
     pub async fn post(
         &mut self,
         path: &str,
         content_type: Option<&str>,
         body: &[u8],
+        deadline: Instant,
     ) -> Result<Answer, Failure> {
-        self.send(path, content_type, body).await?;
-        match self.answer().await {
+        self.send(path, content_type, body, deadline).await?;
+        match self.answer(deadline).await {
             Some(answer) => answer,
             None => Err(Failure::Other("no request awaiting an answer".to_owned())),
         }
     }
 
-    /// Writes `POST path` with `body` and returns once all of it has been handed to the kernel; the
-    /// answer is left for [`SidecarConnection::answer`] or [`SidecarConnection::late_answer`]. An
-    /// answer still unread from an earlier request is given up with its connection (the caller reads
-    /// it first when it matters).
+    /// Writes `POST path` with `body` and returns once all of it has been handed to the kernel (by
+    /// `deadline`); the answer is left for [`SidecarConnection::answer`]. An answer still unread from
+    /// an earlier request is given up with its connection (the caller reads it first when it matters).
     pub async fn send(
         &mut self,
         path: &str,
         content_type: Option<&str>,
         body: &[u8],
+        deadline: Instant,
     ) -> Result<(), Failure> {
-        let deadline = Instant::now() + self.timeout;
-        if self.awaiting.is_some() {
+        if self.awaiting {
             self.close();
         }
         let mut stream = match self.stream.take() {
@@ -184,7 +192,7 @@ impl SidecarConnection {
         match timeout_at(deadline, stream.write_all(&request)).await {
             Ok(Ok(())) => {
                 self.stream = Some(stream);
-                self.awaiting = Some(deadline);
+                self.awaiting = true;
                 self.buffer.clear();
                 Ok(())
             }
@@ -193,22 +201,13 @@ impl SidecarConnection {
         }
     }
 
-    /// The answer to the request [`SidecarConnection::send`] just wrote, waiting for it until that
-    /// request's timeout. `None` when no answer is awaited.
-    pub async fn answer(&mut self) -> Option<Result<Answer, Failure>> {
-        let deadline = self.awaiting?;
-        Some(self.answer_until(deadline).await)
-    }
-
-    /// The answer to a request written earlier, at the previous invocation, waiting for it at most the
-    /// timeout from now. `None` when no answer is awaited.
-    pub async fn late_answer(&mut self) -> Option<Result<Answer, Failure>> {
-        self.awaiting?;
-        Some(self.answer_until(Instant::now() + self.timeout).await)
-    }
-
-    async fn answer_until(&mut self, deadline: Instant) -> Result<Answer, Failure> {
-        self.awaiting = None;
+    /// The answer to the request [`SidecarConnection::send`] wrote (just now, or at the previous
+    /// invocation), waiting for it until `deadline` (an answer already received is read whatever the
+    /// time). `None` when no answer is awaited.
+    pub async fn answer(&mut self, deadline: Instant) -> Option<Result<Answer, Failure>> {
+        if !std::mem::take(&mut self.awaiting) {
+            return None;
+        }
         let result = match timeout_at(deadline, self.read_answer()).await {
             Ok(Ok((answer, reusable))) => {
                 if !reusable {
@@ -222,13 +221,13 @@ impl SidecarConnection {
         if result.is_err() {
             self.close();
         }
-        result
+        Some(result)
     }
 
     /// Whether a request's answer has not been read yet.
     #[cfg(test)]
     fn is_awaiting_answer(&self) -> bool {
-        self.awaiting.is_some()
+        self.awaiting
     }
 
     async fn connect(&self, deadline: Instant) -> Result<TcpStream, Failure> {
@@ -252,7 +251,7 @@ impl SidecarConnection {
 
     fn close(&mut self) {
         self.stream = None;
-        self.awaiting = None;
+        self.awaiting = false;
         self.buffer.clear();
     }
 

@@ -4,6 +4,7 @@ use super::*;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// A request as a peer received it: the connection it came on (0, 1, …) and its request line and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,8 +120,16 @@ async fn read_request(
 const NO_CONTENT: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
 const NOW: When = When::Now;
 
+/// The connections' timeout.
+const TIMEOUT: Duration = Duration::from_millis(300);
+
 fn connection(peer: &Peer) -> SidecarConnection {
-    SidecarConnection::new(peer.endpoint.clone(), Duration::from_millis(300))
+    SidecarConnection::new(peer.endpoint.clone(), TIMEOUT)
+}
+
+/// A deadline one timeout from now (what a hand-off starting now gets).
+fn soon() -> Instant {
+    Instant::now() + TIMEOUT
 }
 
 /// The status of an answer.
@@ -138,20 +147,23 @@ async fn a_request_goes_out_as_written_and_the_connection_is_kept() {
     let path = "/otel-sidecar/v1/invocations/id-1/handoff";
     let protobuf = Some("application/x-protobuf");
     assert_eq!(
-        sidecar.post(path, protobuf, b"\x01\x02").await,
+        sidecar.post(path, protobuf, b"\x01\x02", soon()).await,
         Ok(Answer {
             status: 204,
             completion_wait: Some(Duration::from_secs(3))
         })
     );
     assert_eq!(
-        sidecar.post("/v1/traces", protobuf, b"xyz").await,
+        sidecar.post("/v1/traces", protobuf, b"xyz", soon()).await,
         Ok(Answer {
             status: 200,
             completion_wait: None
         })
     );
-    assert_eq!(status(sidecar.post("/finished", None, b"").await), Ok(204));
+    assert_eq!(
+        status(sidecar.post("/finished", None, b"", soon()).await),
+        Ok(204)
+    );
     let received = peer.received.lock().unwrap().clone();
     let lines: Vec<_> = received
         .iter()
@@ -176,8 +188,13 @@ async fn send_returns_before_the_answer_which_is_read_later() {
     let gate = Arc::new(Notify::new());
     let peer = peer(vec![(NO_CONTENT, When::Released(gate.clone()))]).await;
     let mut sidecar = connection(&peer);
-    // The peer answers only once released: `send` returning at all shows it did not wait.
-    sidecar.send("/h", None, b"data").await.unwrap();
+    // The peer answers only once released: `send` returning at all shows it did not wait (the bound
+    // only turns a hang into a failure).
+    let sent = tokio::time::timeout(
+        Duration::from_secs(10),
+        sidecar.send("/h", None, b"data", soon()),
+    );
+    sent.await.expect("send waited for the answer").unwrap();
     assert!(sidecar.is_awaiting_answer());
     // The request is on the wire before any answer is asked for.
     for _ in 0..400 {
@@ -188,41 +205,34 @@ async fn send_returns_before_the_answer_which_is_read_later() {
     }
     assert_eq!(peer.received.lock().unwrap().len(), 1);
     gate.notify_one();
-    assert_eq!(status(sidecar.answer().await.unwrap()), Ok(204));
-    assert_eq!(sidecar.answer().await, None, "an answer is read once");
+    assert_eq!(status(sidecar.answer(soon()).await.unwrap()), Ok(204));
+    assert_eq!(sidecar.answer(soon()).await, None, "an answer is read once");
 }
 
 #[tokio::test]
-async fn a_late_answer_is_waited_for_from_when_it_is_asked_for() {
-    // As at the next invocation: the request's own timeout has long passed (the sandbox was frozen),
-    // the answer comes once asked for.
+async fn an_answer_is_waited_for_until_the_deadline_it_is_given() {
+    // As at the next invocation, long after the request: a deadline from now lets a late answer in...
     let gate = Arc::new(Notify::new());
-    let peer = peer(vec![(NO_CONTENT, When::Released(gate.clone()))]).await;
-    let mut sidecar = connection(&peer);
-    sidecar.send("/h", None, b"").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let late = peer(vec![(NO_CONTENT, When::Released(gate.clone()))]).await;
+    let mut sidecar = connection(&late);
+    let sent_with = soon();
+    sidecar.send("/h", None, b"", sent_with).await.unwrap();
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(100)).await;
     gate.notify_one();
-    assert_eq!(status(sidecar.late_answer().await.unwrap()), Ok(204));
-    assert_eq!(sidecar.late_answer().await, None);
-}
+    assert_eq!(status(sidecar.answer(soon()).await.unwrap()), Ok(204));
 
-#[tokio::test]
-async fn an_awaited_answer_counts_from_the_request() {
-    // The same wait, asked for with `answer`: the request's timeout has passed, nothing has come.
-    let peer = peer(vec![(NO_CONTENT, When::Never)]).await;
-    let mut sidecar = connection(&peer);
-    sidecar.send("/h", None, b"").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let started = std::time::Instant::now();
+    // ...while the request's own, passed deadline gives up at once: the peer, released only after the
+    // sleep, cannot have answered before the first poll on this single-threaded runtime.
+    let gate = Arc::new(Notify::new());
+    let stuck = peer(vec![(NO_CONTENT, When::Released(gate.clone()))]).await;
+    let mut sidecar = connection(&stuck);
+    let sent_with = soon();
+    sidecar.send("/h", None, b"", sent_with).await.unwrap();
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(100)).await;
+    gate.notify_one();
     assert_eq!(
-        sidecar.answer().await,
-        Some(Err(Failure::TimedOut(Duration::from_millis(300))))
-    );
-    // Bound with room for a loaded machine: a fresh timeout would be 300 ms.
-    assert!(
-        started.elapsed() < Duration::from_millis(250),
-        "{:?}",
-        started.elapsed()
+        sidecar.answer(sent_with).await,
+        Some(Err(Failure::TimedOut(TIMEOUT)))
     );
 }
 
@@ -241,14 +251,14 @@ async fn answers_of_unknown_length_give_their_status_and_a_new_connection() {
     ])
     .await;
     let mut sidecar = connection(&peer);
-    assert_eq!(status(sidecar.post("/a", None, b"").await), Ok(200));
-    assert_eq!(status(sidecar.post("/b", None, b"").await), Ok(503));
+    assert_eq!(status(sidecar.post("/a", None, b"", soon()).await), Ok(200));
+    assert_eq!(status(sidecar.post("/b", None, b"", soon()).await), Ok(503));
     assert_eq!(
-        status(sidecar.post("/c", None, b"").await),
+        status(sidecar.post("/c", None, b"", soon()).await),
         Ok(404),
         "100 Continue skipped"
     );
-    assert_eq!(status(sidecar.post("/d", None, b"").await), Ok(204));
+    assert_eq!(status(sidecar.post("/d", None, b"", soon()).await), Ok(204));
     let connections: Vec<_> = peer
         .received
         .lock()
@@ -283,9 +293,9 @@ async fn a_connection_the_peer_closed_while_idle_is_not_written_into() {
     });
     let endpoint = Endpoint::parse(&format!("http://{address}")).unwrap();
     let mut sidecar = SidecarConnection::new(endpoint, Duration::from_millis(300));
-    assert_eq!(status(sidecar.post("/1", None, b"").await), Ok(204));
+    assert_eq!(status(sidecar.post("/1", None, b"", soon()).await), Ok(204));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(status(sidecar.post("/2", None, b"").await), Ok(204));
+    assert_eq!(status(sidecar.post("/2", None, b"", soon()).await), Ok(204));
     assert_eq!(*received.lock().unwrap(), ["POST /1", "POST /2"]);
 }
 
@@ -299,7 +309,7 @@ async fn failures_are_classified_and_bounded() {
     let endpoint = Endpoint::parse(&format!("http://{free}")).unwrap();
     let mut sidecar = SidecarConnection::new(endpoint, Duration::from_millis(300));
     assert!(matches!(
-        sidecar.post("/h", None, b"").await,
+        sidecar.post("/h", None, b"", soon()).await,
         Err(Failure::Unreachable(_))
     ));
 
@@ -308,7 +318,7 @@ async fn failures_are_classified_and_bounded() {
     let mut sidecar = connection(&silent);
     let started = std::time::Instant::now();
     assert_eq!(
-        sidecar.post("/h", None, b"").await,
+        sidecar.post("/h", None, b"", soon()).await,
         Err(Failure::TimedOut(Duration::from_millis(300)))
     );
     let waited = started.elapsed();
@@ -321,7 +331,7 @@ async fn failures_are_classified_and_bounded() {
     let not_http = peer(vec![(b"SSH-2.0-OpenSSH\r\n\r\n", NOW)]).await;
     let mut sidecar = connection(&not_http);
     assert!(
-        matches!(sidecar.post("/h", None, b"").await, Err(Failure::Other(e)) if e.contains("not an HTTP answer"))
+        matches!(sidecar.post("/h", None, b"", soon()).await, Err(Failure::Other(e)) if e.contains("not an HTTP answer"))
     );
 }
 
