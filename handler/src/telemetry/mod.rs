@@ -8,6 +8,8 @@
 //! - [`propagation`]: the parent trace (W3C `traceparent`, else X-Ray).
 //! - [`handoff`]: export everything before the runtime asks Lambda for the next event.
 //! - [`delivery`]: what one hand-off sends, behind the [`breaker`].
+//! - `link`: how a hand-off goes over the wire (one request or plain OTLP; its answer awaited or read at
+//!   the next hand-off).
 //! - [`breaker`]: skip the hand-off while the sidecar does not answer; probe at a bounded rate.
 //! - [`spans`]: ended spans wait for the hand-off in a bounded queue.
 //! - [`sidecar`]: the connection to the sidecar, which writes a request now and reads its answer later.
@@ -18,6 +20,7 @@ pub mod breaker;
 pub mod delivery;
 pub mod handoff;
 pub mod invocation;
+mod link;
 pub mod logging;
 pub mod metrics;
 pub mod propagation;
