@@ -96,59 +96,31 @@ impl Delivery {
             link.dropped(spans.len());
             return Outcome::Skipped;
         }
-        let count = spans.len();
-        // A probe always waits: the failure that opened the breaker forgot the announced wait.
-        let await_answer = !ending.is_some_and(|ending| link.may_leave_answer(&ending));
-        match self
-            .deliver(&mut link, spans, ending, await_answer, deadline)
-            .await
-        {
-            Ok(Outcome::Sent) => {
-                link.left_unanswered(count);
-                Outcome::Sent
-            }
-            Ok(outcome) => {
-                link.record(Ok(()), 0);
-                outcome
-            }
-            Err(failure) => {
-                link.record(Err(failure), count);
-                Outcome::Failed
-            }
-        }
-    }
-
-    async fn deliver(
-        &self,
-        link: &mut Link,
-        spans: Vec<SpanData>,
-        ending: Option<Ending<'_>>,
-        await_answer: bool,
-        deadline: tokio::time::Instant,
-    ) -> Result<Outcome, Failure> {
         let started = Instant::now();
-        let span_count = spans.len();
+        let count = spans.len();
         let mut metrics = ResourceMetrics::default();
-        self.reader
-            .collect(&mut metrics)
-            .map_err(|error| Failure::Other(format!("collecting metrics: {error}")))?;
+        if let Err(error) = self.reader.collect(&mut metrics) {
+            let failure = Failure::Other(format!("collecting metrics: {error}"));
+            link.record(Err(failure), count);
+            return Outcome::Failed;
+        }
         let collected = Instant::now();
         let encoded = self.encode(&metrics, spans);
         let encoded_at = Instant::now();
-        let (outcome, requests) = link
-            .deliver(&encoded, ending, await_answer, deadline)
-            .await?;
-        // Where a hand-off's time goes (docs/benchmarks.md); two clock reads more than without.
-        tracing::debug!(
-            collect_us = micros(collected - started),
-            encode_us = micros(encoded_at - collected),
-            send_us = micros(encoded_at.elapsed()),
-            requests,
-            spans = span_count,
-            awaited = outcome != Outcome::Sent,
-            "hand-off phases"
-        );
-        Ok(outcome)
+        let (outcome, requests) = link.deliver(&encoded, count, ending, deadline).await;
+        if let Some(requests) = requests {
+            // Where a hand-off's time goes (docs/benchmarks.md); two clock reads more than without.
+            tracing::debug!(
+                collect_us = micros(collected - started),
+                encode_us = micros(encoded_at - collected),
+                send_us = micros(encoded_at.elapsed()),
+                requests,
+                spans = count,
+                awaited = outcome != Outcome::Sent,
+                "hand-off phases"
+            );
+        }
+        outcome
     }
 
     /// The metrics (if any were recorded) and the spans (if any) as OTLP protobuf export requests.

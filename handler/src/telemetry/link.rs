@@ -120,41 +120,51 @@ impl Link {
         self.breaker.dropped(spans);
     }
 
-    /// Whether the hand-off ending `ending`, made now, may leave its answer for the next hand-off.
-    pub(super) fn may_leave_answer(&self, ending: &Ending<'_>) -> bool {
-        may_leave_answer(
-            self.sidecar_wait,
-            ending,
-            Instant::now(),
-            unix_ms(SystemTime::now()),
-        )
-    }
-
-    /// Notes that a hand-off of `spans` spans was written and its answer left for the next hand-off.
-    pub(super) fn left_unanswered(&mut self, spans: usize) {
-        self.unanswered_spans = spans;
-    }
-
-    /// Sends `encoded`, ending `ending`: the hand-off route, or plain OTLP (always, for a hand-off that
-    /// ends no invocation). Returns what happened and how many requests were sent.
+    /// Sends `encoded` (which holds `spans` spans), ending `ending`, by `deadline`: the hand-off route,
+    /// its answer awaited or left for the next hand-off, or plain OTLP (always, for a hand-off that ends
+    /// no invocation); and records the result in the breaker. Returns what happened and, unless it
+    /// failed, how many requests were sent.
     pub(super) async fn deliver(
         &mut self,
         encoded: &Encoded,
+        spans: usize,
         ending: Option<Ending<'_>>,
-        await_answer: bool,
         deadline: Deadline,
-    ) -> Result<(Outcome, u32), Failure> {
+    ) -> (Outcome, Option<u32>) {
+        // A probe always waits: the failure that opened the breaker forgot the announced wait.
+        let leave_answer = ending.is_some_and(|ending| {
+            may_leave_answer(
+                self.sidecar_wait,
+                &ending,
+                Instant::now(),
+                unix_ms(SystemTime::now()),
+            )
+        });
         // A Lambda request id is always valid; anything else goes the plain way, which needs no id.
         let invocation = ending.and_then(|e| InvocationId::parse(e.id).ok());
-        match invocation {
+        let result = match invocation {
             Some(id) if !self.plain_otlp => {
-                self.deliver_in_one(encoded, &id, ending, await_answer, deadline)
+                self.deliver_in_one(encoded, &id, ending, !leave_answer, deadline)
                     .await
             }
-            _ => Ok((
-                Outcome::Delivered,
-                self.deliver_plain(encoded, ending, deadline).await?,
-            )),
+            _ => self
+                .deliver_plain(encoded, ending, deadline)
+                .await
+                .map(|requests| (Outcome::Delivered, requests)),
+        };
+        match result {
+            Ok((Outcome::Sent, requests)) => {
+                self.unanswered_spans = spans;
+                (Outcome::Sent, Some(requests))
+            }
+            Ok((outcome, requests)) => {
+                self.record(Ok(()), 0);
+                (outcome, Some(requests))
+            }
+            Err(failure) => {
+                self.record(Err(failure), spans);
+                (Outcome::Failed, None)
+            }
         }
     }
 
